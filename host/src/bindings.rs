@@ -1,0 +1,12 @@
+//! Host-side bindings for the `hive:service` world, generated from the same
+//! WIT files the guests use, so both sides always agree on the contract.
+
+wasmtime::component::bindgen!({
+    world: "service",
+    path: "../wit",
+    // Exports are called with `call_async` so a guest never blocks a Tokio
+    // worker: the epoch ticker makes it yield regularly.
+    exports: { default: async },
+});
+
+pub use hive::service::types::{Request, Response};

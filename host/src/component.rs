@@ -1,0 +1,214 @@
+//! One loaded service: its compiled component, pre-instantiated against the
+//! host's linker, with its manifest, routes and content digest.
+//!
+//! Everything that can be done once per file is done here, at load time, so a
+//! request only has to instantiate from the [`ServicePre`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use crate::bindings::ServicePre;
+use crate::limits::Limits;
+use crate::manifest::Manifest;
+use crate::router::RoutePattern;
+use crate::state::InstanceState;
+
+/// The export that makes a component a Hive service.
+pub const HANDLER_EXPORT: &str = "hive:service/handler@0.1.0";
+
+/// What host APIs need to know about a service while it runs.
+#[derive(Debug)]
+pub struct ServiceInfo {
+    /// The service's name: its file name without `.wasm`.
+    pub name: String,
+    /// Values from the manifest's `[config]` table.
+    pub config: BTreeMap<String, String>,
+    /// Limits for each of its requests.
+    pub limits: Limits,
+}
+
+/// A service ready to serve requests.
+pub struct Service {
+    /// Name, config and limits, shared with every instance.
+    pub info: Arc<ServiceInfo>,
+    /// The `.wasm` file it was loaded from.
+    pub wasm_path: PathBuf,
+    /// The manifest file, if there was one.
+    pub manifest_path: Option<PathBuf>,
+    /// SHA-256 of the `.wasm` file, hex-encoded.
+    pub digest: String,
+    /// Routes it answers.
+    pub routes: Vec<RoutePattern>,
+    /// Pre-instantiated component; each request instantiates from this.
+    pub pre: ServicePre<InstanceState>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.info.name)
+            .field("wasm_path", &self.wasm_path)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The file name (not the full path) of its `.wasm`, for messages.
+    pub fn file_name(&self) -> String {
+        display_name(&self.wasm_path)
+    }
+}
+
+/// The last component of `path`, for log lines and error messages.
+pub fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// The service name for `path`: the file stem, which must be a usable URL
+/// segment since it becomes the default route.
+pub fn service_name(wasm_path: &Path) -> Result<String> {
+    let stem = wasm_path
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or_default();
+    let valid = !stem.is_empty()
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        bail!("file name must be letters, digits, '-' or '_' followed by .wasm");
+    }
+    Ok(stem.to_string())
+}
+
+/// Loads, validates and compiles `wasm_path` (and its manifest, if any).
+///
+/// This is CPU-heavy (it compiles the component); call it off the async
+/// request path. Every error says what is wrong with the file, not just that
+/// something failed.
+pub fn load_service(
+    engine: &Engine,
+    linker: &Linker<InstanceState>,
+    wasm_path: &Path,
+    limits: &Limits,
+) -> Result<Service> {
+    let name = service_name(wasm_path)?;
+    let bytes = std::fs::read(wasm_path).context("cannot read the file")?;
+    check_header(&bytes)?;
+    let digest = hex_digest(&bytes);
+
+    let manifest_path = wasm_path.with_extension("toml");
+    let manifest = Manifest::load(&manifest_path)?;
+    let manifest_path = manifest.is_some().then_some(manifest_path);
+    let manifest = manifest.unwrap_or_default();
+    let routes = manifest.routes_for(&name)?;
+
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .context("not a valid WebAssembly component")?;
+    check_world(engine, &component)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(anyhow::Error::from)
+        .context("it imports something this host does not provide")?;
+    let pre = ServicePre::new(pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("its `{HANDLER_EXPORT}` export does not match the contract"))?;
+
+    Ok(Service {
+        info: Arc::new(ServiceInfo {
+            name,
+            config: manifest.config,
+            limits: limits.clone(),
+        }),
+        wasm_path: wasm_path.to_path_buf(),
+        manifest_path,
+        digest,
+        routes,
+        pre,
+    })
+}
+
+/// Tells garbage and core modules apart from components before compiling, so
+/// the error says what the file actually is.
+fn check_header(bytes: &[u8]) -> Result<()> {
+    const MAGIC: &[u8] = b"\0asm";
+    if !bytes.starts_with(MAGIC) || bytes.len() < 8 {
+        bail!("not a WebAssembly file (it does not start with the \\0asm magic bytes)");
+    }
+    // Bytes 4..8 hold the version (core modules: 1) and layer (components: 1).
+    let layer = u16::from_le_bytes([bytes[6], bytes[7]]);
+    if layer == 0 {
+        bail!(
+            "this is a core WebAssembly module, not a component; build it for the \
+             wasm32-wasip2 target (or wrap it with `wasm-tools component new`)"
+        );
+    }
+    Ok(())
+}
+
+/// Rejects components built for another world, listing what they export.
+fn check_world(engine: &Engine, component: &Component) -> Result<()> {
+    let ty = component.component_type();
+    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    if exports.contains(&HANDLER_EXPORT) {
+        return Ok(());
+    }
+    let found = if exports.is_empty() {
+        "nothing".to_string()
+    } else {
+        exports.join(", ")
+    };
+    bail!(
+        "not a Hive service: it does not export `{HANDLER_EXPORT}` (it exports {found}); \
+         build it for the `hive:service/service` world in wit/"
+    )
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_names_the_kind_of_file() {
+        let err = check_header(b"hello world").unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly file"), "{err}");
+        let core = b"\0asm\x01\0\0\0";
+        let err = check_header(core).unwrap_err().to_string();
+        assert!(err.contains("core WebAssembly module"), "{err}");
+        let component = b"\0asm\x0d\0\x01\0";
+        assert!(check_header(component).is_ok());
+    }
+
+    #[test]
+    fn service_names_must_be_url_safe() {
+        assert_eq!(
+            service_name(Path::new("/x/hello-2.wasm")).unwrap(),
+            "hello-2"
+        );
+        assert!(service_name(Path::new("/x/he llo.wasm")).is_err());
+        assert!(service_name(Path::new("/x/.wasm")).is_err());
+        assert!(service_name(Path::new("/x/caf\u{e9}.wasm")).is_err());
+    }
+}

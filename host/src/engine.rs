@@ -1,0 +1,102 @@
+//! The one wasmtime [`Engine`] shared by every service, and its epoch ticker.
+//!
+//! The engine is configured once for what a request host needs: the pooling
+//! allocator (instances are created per request, so allocation must be cheap),
+//! copy-on-write memory images, and epoch interruption so long-running guests
+//! yield to the async runtime and can be cut off at their deadline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. Each tick makes every running guest yield to
+/// Tokio once, which bounds how long one request can hog a worker thread.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide capacity settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Most component instances alive at once across all services.
+    pub max_instances: u32,
+    /// Largest linear memory any instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            max_instances: 1000,
+            max_memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Builds the engine. Fails only if wasmtime rejects the configuration, e.g.
+/// when the pooling allocator cannot reserve its address space.
+pub fn build_engine(settings: &EngineSettings) -> Result<Engine> {
+    let instances = settings.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    // A Rust component holds a handful of core instances, memories and tables
+    // (its own plus the WASI adapter's), so give each component instance room.
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(8))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(4))
+        .total_stacks(instances)
+        .max_memory_size(settings.max_memory_bytes);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("configuring the WebAssembly engine")
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on one background thread
+/// for the whole host, never one per request. Stops when dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`'s epoch.
+    pub fn start(engine: &Engine) -> Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("hive-epoch".into())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .context("starting the epoch ticker thread")?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

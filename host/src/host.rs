@@ -1,0 +1,49 @@
+//! The running host: the engine, its epoch ticker and the registry, bundled
+//! as the one shared value every connection and request holds.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use wasmtime::Engine;
+
+use crate::engine::{EngineSettings, EpochTicker, build_engine};
+use crate::limits::Limits;
+use crate::registry::Registry;
+
+/// Everything needed to start a host.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// Folder of `.wasm` files (and manifests) to serve.
+    pub dir: PathBuf,
+    /// Refuse to start if any file in `dir` fails to load.
+    pub strict: bool,
+    /// Engine capacity.
+    pub engine: EngineSettings,
+    /// Per-request limits.
+    pub limits: Limits,
+}
+
+/// Shared state of a running host.
+pub struct Host {
+    /// The one engine every service is compiled for.
+    pub engine: Engine,
+    /// The live services and routes.
+    pub registry: Registry,
+    _ticker: EpochTicker,
+}
+
+impl Host {
+    /// Builds the engine and loads every service in the folder. Blocking.
+    pub fn start(settings: &HostSettings) -> Result<Arc<Host>> {
+        let engine = build_engine(&settings.engine)?;
+        let ticker = EpochTicker::start(&engine)?;
+        let registry = Registry::new(&engine, &settings.dir, settings.limits.clone())?;
+        registry.load_all(settings.strict)?;
+        Ok(Arc::new(Host {
+            engine,
+            registry,
+            _ticker: ticker,
+        }))
+    }
+}

@@ -1,0 +1,26 @@
+//! Hive: a host that runs microservices as sandboxed WebAssembly components.
+//!
+//! Each service is a component targeting the `hive:service` world (see
+//! `wit/service.wit`). The host loads every `.wasm` in a folder, routes HTTP
+//! requests to them, and runs each request in a fresh, isolated instance.
+//!
+//! Data flows one way: [`server`] accepts a connection, [`dispatch`] asks the
+//! [`router`] (inside the [`registry`]'s live [`registry::Deployment`]) which
+//! service answers, instantiates it and calls it; anything the guest asks of
+//! the host goes through [`api`].
+
+pub mod api;
+pub mod bindings;
+pub mod builder;
+pub mod component;
+pub mod dispatch;
+pub mod engine;
+pub mod host;
+pub mod limits;
+pub mod logging;
+pub mod manifest;
+pub mod problem;
+pub mod registry;
+pub mod router;
+pub mod server;
+pub mod state;

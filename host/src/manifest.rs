@@ -1,0 +1,214 @@
+//! The optional sidecar manifest `<name>.toml` that sits beside `<name>.wasm`.
+//!
+//! ```toml
+//! routes = ["/hello", "/hello/:name"]   # default: ["/<name>", "/<name>/..."]
+//!
+//! [config]                              # values the service reads via `config.get`
+//! greeting = "Hello"
+//! ```
+//!
+//! Unknown keys are errors rather than being ignored, so a typo such as
+//! `route = [...]` is reported instead of silently falling back to defaults.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::router::RoutePattern;
+
+/// A parsed and validated manifest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    /// Routes the service answers, or `None` for the defaults.
+    pub routes: Option<Vec<RoutePattern>>,
+    /// Config values exposed through the `config` interface.
+    pub config: BTreeMap<String, String>,
+}
+
+/// The manifest as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawManifest {
+    routes: Option<Vec<String>>,
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+}
+
+impl Manifest {
+    /// Parses manifest text. Errors say which key or route is wrong.
+    pub fn parse(text: &str) -> Result<Manifest> {
+        let raw: RawManifest = toml::from_str(text).map_err(|err| one_line_error(text, &err))?;
+
+        let routes = match raw.routes {
+            None => None,
+            Some(routes) => Some(
+                routes
+                    .iter()
+                    .map(|route| {
+                        route
+                            .parse::<RoutePattern>()
+                            .with_context(|| format!("invalid route {route:?}"))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
+
+        let mut config = BTreeMap::new();
+        for (key, value) in raw.config {
+            let text = match value {
+                toml::Value::String(text) => text,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(x) => x.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Datetime(d) => d.to_string(),
+                toml::Value::Array(_) | toml::Value::Table(_) => {
+                    bail!("config value {key:?} must be a string, number or boolean")
+                }
+            };
+            config.insert(key, text);
+        }
+
+        Ok(Manifest { routes, config })
+    }
+
+    /// Reads the manifest at `path`; a missing file means "no manifest".
+    pub fn load(path: &Path) -> Result<Option<Manifest>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(err).with_context(|| format!("reading manifest {}", path.display()));
+            }
+        };
+        Manifest::parse(&text)
+            .with_context(|| format!("invalid manifest {}", path.display()))
+            .map(Some)
+    }
+
+    /// The routes this service answers: the manifest's, or `/<name>` and
+    /// `/<name>/...` when the manifest sets none.
+    pub fn routes_for(&self, service_name: &str) -> Result<Vec<RoutePattern>> {
+        match &self.routes {
+            Some(routes) => Ok(routes.clone()),
+            None => default_routes(service_name),
+        }
+    }
+}
+
+/// toml's own message spans several lines with a source excerpt; the host
+/// logs one line per problem, so keep the position and the message only.
+fn one_line_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
+    let message = err.message().trim_end().replace('\n', " ");
+    match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            anyhow::anyhow!("line {line}, column {column}: {message}")
+        }
+        None => anyhow::anyhow!("{message}"),
+    }
+}
+
+/// `/<name>` and `/<name>/...`.
+pub fn default_routes(service_name: &str) -> Result<Vec<RoutePattern>> {
+    [format!("/{service_name}"), format!("/{service_name}/...")]
+        .iter()
+        .map(|route| route.parse::<RoutePattern>())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_manifest_uses_default_routes() {
+        let manifest = Manifest::parse("").unwrap();
+        assert_eq!(manifest.routes, None);
+        let routes: Vec<String> = manifest
+            .routes_for("foo")
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(routes, ["/foo", "/foo/..."]);
+    }
+
+    #[test]
+    fn routes_and_config_are_read() {
+        let manifest = Manifest::parse(
+            r#"
+            routes = ["/a", "/b/:id", "/c/..."]
+            [config]
+            greeting = "hi"
+            port = 8080
+            ratio = 0.5
+            enabled = true
+            "#,
+        )
+        .unwrap();
+        let routes: Vec<String> = manifest
+            .routes_for("ignored")
+            .unwrap()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(routes, ["/a", "/b/:id", "/c/..."]);
+        assert_eq!(manifest.config["greeting"], "hi");
+        assert_eq!(manifest.config["port"], "8080");
+        assert_eq!(manifest.config["ratio"], "0.5");
+        assert_eq!(manifest.config["enabled"], "true");
+    }
+
+    #[test]
+    fn empty_route_list_means_no_routes() {
+        let manifest = Manifest::parse("routes = []").unwrap();
+        assert!(manifest.routes_for("x").unwrap().is_empty());
+    }
+
+    #[test]
+    fn unknown_key_is_a_one_line_error_naming_it() {
+        let err = Manifest::parse("\n  route = [\"/a\"]").unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("unknown field `route`"), "{message}");
+        assert!(message.starts_with("line 2, column 3:"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn bad_route_is_an_error_naming_it() {
+        let err = Manifest::parse(r#"routes = ["no-slash"]"#).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("no-slash"), "{message}");
+    }
+
+    #[test]
+    fn nested_config_values_are_rejected() {
+        let err = Manifest::parse("[config]\nlist = [1, 2]").unwrap_err();
+        assert!(format!("{err:#}").contains("list"), "{err:#}");
+    }
+
+    #[test]
+    fn invalid_toml_is_an_error() {
+        assert!(Manifest::parse("routes = [").is_err());
+        assert!(Manifest::parse("routes = \"/a\"").is_err());
+    }
+
+    #[test]
+    fn missing_file_is_no_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Manifest::load(&dir.path().join("none.toml")).unwrap(), None);
+    }
+
+    #[test]
+    fn load_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc.toml");
+        std::fs::write(&path, "routes = 5").unwrap();
+        let err = Manifest::load(&path).unwrap_err();
+        assert!(format!("{err:#}").contains("svc.toml"), "{err:#}");
+    }
+}

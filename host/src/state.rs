@@ -1,0 +1,62 @@
+//! What one instance's [`wasmtime::Store`] carries: the service it belongs
+//! to, its WASI context (empty: no files, env, sockets or stdin), and its
+//! resource limits.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::api::stdio::GuestOutput;
+use crate::component::ServiceInfo;
+
+/// Per-instance host state, created for every request.
+pub struct InstanceState {
+    /// The service this instance runs; host APIs read its name and config.
+    pub service: Arc<ServiceInfo>,
+    /// Request id, so guest log lines can be tied to the request log line.
+    pub request_id: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Checked by wasmtime whenever the guest grows memory or tables.
+    pub limits: StoreLimits,
+}
+
+impl InstanceState {
+    /// State for one request to `service`. The WASI context grants nothing:
+    /// stdout and stderr go to the host log, everything else is denied.
+    pub fn new(service: Arc<ServiceInfo>, request_id: Arc<str>) -> InstanceState {
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(
+                service.name.clone(),
+                request_id.clone(),
+                "stdout",
+            ))
+            .stderr(GuestOutput::new(
+                service.name.clone(),
+                request_id.clone(),
+                "stderr",
+            ))
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(service.limits.max_memory_bytes)
+            .build();
+        InstanceState {
+            service,
+            request_id,
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+        }
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
