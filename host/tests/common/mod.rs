@@ -1,0 +1,194 @@
+//! Test support: builds real components from their crates, starts the real
+//! `hive` binary on an ephemeral port, and collects its log.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long the host may take to compile its components and start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+fn build_once(cell: &'static OnceLock<PathBuf>, workspace: &str) -> &'static Path {
+    cell.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{workspace}-wasm"));
+        hive::builder::build_components(&repo_root().join(workspace), &out)
+            .unwrap_or_else(|err| panic!("building {workspace}: {err:#}"));
+        out
+    })
+}
+
+/// Folder holding the demo services built from `components/`.
+pub fn demo_components() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&BUILT, "components")
+}
+
+/// Folder holding the test-only components built from `test-components/`.
+pub fn test_components() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&BUILT, "test-components")
+}
+
+/// Copies `<name>.wasm` (and its manifest, if built with one) from `from`
+/// into `to`.
+pub fn install(from: &Path, name: &str, to: &Path) {
+    std::fs::copy(
+        from.join(format!("{name}.wasm")),
+        to.join(format!("{name}.wasm")),
+    )
+    .unwrap_or_else(|err| panic!("copying {name}.wasm: {err}"));
+    let manifest = from.join(format!("{name}.toml"));
+    if manifest.exists() {
+        std::fs::copy(&manifest, to.join(format!("{name}.toml"))).unwrap();
+    }
+}
+
+/// A running `hive serve` process, killed on drop.
+pub struct Hive {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Hive {
+    /// Starts `hive serve --dir <dir> --listen 127.0.0.1:0 <extra...>` and
+    /// waits until it listens.
+    pub fn start(dir: &Path, extra: &[&str]) -> Hive {
+        let (child, logs, listening) = spawn(dir, extra);
+        let base = match listening.recv_timeout(START_TIMEOUT) {
+            Ok(address) => format!("http://{address}"),
+            Err(_) => panic!(
+                "hive did not start listening; its log:\n{}",
+                logs.lock().unwrap().join("\n")
+            ),
+        };
+        Hive { child, base, logs }
+    }
+
+    /// Runs `hive serve` expecting it to exit by itself; returns its exit
+    /// success and its log.
+    pub fn run_to_exit(dir: &Path, extra: &[&str]) -> (bool, String) {
+        let (mut child, logs, _listening) = spawn(dir, extra);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                // Give the reader thread a moment to drain the pipe.
+                std::thread::sleep(Duration::from_millis(200));
+                return (status.success(), logs.lock().unwrap().join("\n"));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("hive did not exit by itself");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The full URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `host:port` the host listens on.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Everything the host has logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains every one of `needles`.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|line| needles.iter().all(|n| line.contains(n)))
+            {
+                return line.clone();
+            }
+            if Instant::now() > deadline {
+                panic!("no log line contains {needles:?}; log:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "hive ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Hive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Logs = Arc<Mutex<Vec<String>>>;
+
+fn spawn(dir: &Path, extra: &[&str]) -> (Child, Logs, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .arg("serve")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the hive binary");
+    let stderr = child.stderr.take().unwrap();
+    let logs: Logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.trim().to_string());
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, logs, rx)
+}
+
+/// A blocking HTTP client with a timeout, so a hung host fails the test.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
