@@ -1,0 +1,20 @@
+# Hive tasks. `just --list` shows them all.
+
+# Build every component crate in components/ into deploy/ (adds the wasm32-wasip2 target if missing).
+build:
+    cargo run --release --quiet -- build --components components --out deploy
+
+# Build the demo services and serve deploy/ on 127.0.0.1:8080.
+run:
+    cargo run --release -- serve --build
+
+# Run the whole test suite (unit and integration), as CI does.
+test:
+    cargo test --release --workspace
+
+# Formatting and lints for the host and the components.
+lint:
+    cargo fmt --all --check
+    cargo fmt --manifest-path components/Cargo.toml --all --check
+    cargo fmt --manifest-path test-components/Cargo.toml --all --check
+    cargo clippy --release --workspace --all-targets -- -D warnings
