@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
@@ -47,6 +48,8 @@ pub struct Service {
     pub routes: Vec<RoutePattern>,
     /// Pre-instantiated component; each request instantiates from this.
     pub pre: ServicePre<InstanceState>,
+    /// One permit per instance allowed to run at once (`limits.concurrency`).
+    pub slots: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Service {
@@ -104,7 +107,7 @@ pub fn load_service(
     engine: &Engine,
     linker: &Linker<InstanceState>,
     wasm_path: &Path,
-    limits: &Limits,
+    host_limits: &Limits,
 ) -> Result<Service> {
     let name = service_name(wasm_path)?;
     let bytes = std::fs::read(wasm_path).context("cannot read the file")?;
@@ -116,6 +119,10 @@ pub fn load_service(
     let manifest_path = manifest.is_some().then_some(manifest_path);
     let manifest = manifest.unwrap_or_default();
     let routes = manifest.routes_for(&name)?;
+    let limits = manifest
+        .limits
+        .apply(host_limits)
+        .with_context(|| format!("invalid [limits] in {}", manifest_path_display(wasm_path)))?;
 
     let component = Component::new(engine, &bytes)
         .map_err(anyhow::Error::from)
@@ -130,10 +137,11 @@ pub fn load_service(
         .with_context(|| format!("its `{HANDLER_EXPORT}` export does not match the contract"))?;
 
     Ok(Service {
+        slots: Arc::new(Semaphore::new(limits.concurrency)),
         info: Arc::new(ServiceInfo {
             name,
             config: manifest.config,
-            limits: limits.clone(),
+            limits,
         }),
         wasm_path: wasm_path.to_path_buf(),
         manifest_path,
@@ -141,6 +149,10 @@ pub fn load_service(
         routes,
         pre,
     })
+}
+
+fn manifest_path_display(wasm_path: &Path) -> String {
+    display_name(&wasm_path.with_extension("toml"))
 }
 
 /// Tells garbage and core modules apart from components before compiling, so

@@ -1,5 +1,6 @@
 //! Serves one HTTP request: route it, read its body, run it on a fresh
-//! instance of the matching service, and turn the result into a response.
+//! instance of the matching service within the service's limits, and turn
+//! the result into a response.
 //!
 //! This is the only place that converts between hyper's types and the WIT
 //! `request`/`response` records.
@@ -10,13 +11,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings;
 use crate::component::Service;
+use crate::failure::{Failure, guest_backtrace, trap_message};
 use crate::host::Host;
 use crate::problem::problem;
 use crate::state::InstanceState;
@@ -33,12 +35,14 @@ const HOST_MANAGED_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
+type HttpResponse = Response<Full<Bytes>>;
+
 /// Handles one request end to end and logs one line for it. Never fails:
 /// every problem becomes an HTTP error response.
 pub async fn handle(
     host: Arc<Host>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+) -> Result<HttpResponse, std::convert::Infallible> {
     let started = Instant::now();
     let request_id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     let method = req.method().clone();
@@ -68,7 +72,7 @@ async fn route_and_call(
     host: &Host,
     req: Request<Incoming>,
     request_id: &Arc<str>,
-) -> (Response<Full<Bytes>>, Option<String>, Option<String>) {
+) -> (HttpResponse, Option<String>, Option<String>) {
     let deployment = host.registry.current();
     let Some(found) = deployment.router.lookup(req.uri().path()) else {
         let response = problem(
@@ -99,8 +103,8 @@ async fn read_request(
     params: Vec<(String, String)>,
     service: &Service,
     request_id: &str,
-) -> Result<bindings::Request, Box<Response<Full<Bytes>>>> {
-    let limit = service.info.limits.max_request_body_bytes;
+) -> Result<bindings::Request, Box<HttpResponse>> {
+    let limit = service.info.limits.request_body_bytes;
     let too_large = || {
         Box::new(problem(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -149,24 +153,46 @@ async fn read_request(
     })
 }
 
-/// Instantiates `service` in a fresh store and calls its handler, within the
-/// service's time limit.
+/// Runs the request on a fresh instance of `service`, within its
+/// concurrency, time and memory limits.
 async fn call_service(
     host: &Host,
     service: &Arc<Service>,
     request: bindings::Request,
     request_id: &Arc<str>,
-) -> Response<Full<Bytes>> {
+) -> HttpResponse {
+    let limits = &service.info.limits;
+    let component = service.name();
+
+    // Wait briefly for a slot; a service at its limit sheds load with 503
+    // rather than queueing without bound.
+    let permit =
+        match tokio::time::timeout(limits.queue_timeout, service.slots.clone().acquire_owned())
+            .await
+        {
+            Ok(Ok(permit)) => permit,
+            _ => return failed(Failure::Overloaded, component, request_id, None),
+        };
+
     let mut store = Store::new(
         &host.engine,
         InstanceState::new(service.info.clone(), request_id.clone()),
     );
-    store.limiter(|state| &mut state.limits);
-    // Yield to Tokio on every epoch tick, so a busy guest shares its worker
-    // thread and the timeout below can fire.
+    store.limiter(|state| &mut state.limiter);
+    // On every epoch tick the guest yields to Tokio, so it shares its worker
+    // thread; once past the deadline it is interrupted with a trap, which
+    // carries the guest's backtrace into the log.
+    let deadline = Instant::now() + limits.timeout;
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
 
+    let mut cancelled = CancelGuard::new(component, request_id);
     let call = async {
         let instance = service.pre.instantiate_async(&mut store).await?;
         instance
@@ -174,52 +200,126 @@ async fn call_service(
             .call_handle(&mut store, &request)
             .await
     };
-    let timeout = service.info.limits.timeout;
-    let component = service.name();
-    match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(response)) => into_http(response, component, request_id),
+    // The timer covers time the guest spends waiting in host calls (sleeping,
+    // polling), where epoch interruption cannot reach it.
+    let result = tokio::time::timeout(limits.timeout, call).await;
+    cancelled.disarm();
+    let memory_limit_hit = store.data().limiter.hit;
+    // Return the instance's memory to the pool before freeing its slot.
+    drop(store);
+    drop(permit);
+
+    match result {
+        Err(_elapsed) => failed(Failure::Timeout, component, request_id, None),
         Ok(Err(err)) => {
-            tracing::error!(
-                request_id = %request_id,
-                component = %component,
-                "component failed: {err:?}"
-            );
-            problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                request_id,
-                "the component failed while handling the request",
-                json!({ "component": component }),
-            )
+            let failure = Failure::classify(&err, memory_limit_hit);
+            failed(failure, component, request_id, Some(&err))
         }
-        Err(_elapsed) => {
-            tracing::error!(
-                request_id = %request_id,
-                component = %component,
-                "component exceeded its time limit of {timeout:?}; instance dropped"
+        Ok(Ok(response)) => {
+            if response.body.len() > limits.response_body_bytes {
+                tracing::error!(
+                    request_id = %request_id,
+                    component,
+                    "response body of {} bytes is over the limit of {}",
+                    response.body.len(),
+                    limits.response_body_bytes
+                );
+                return failed(Failure::ResponseTooLarge, component, request_id, None);
+            }
+            into_http(response, component, request_id)
+        }
+    }
+}
+
+/// Logs a failure with everything needed to debug it and builds the
+/// client's response. The request id doubles as the error id.
+fn failed(
+    failure: Failure,
+    component: &str,
+    request_id: &str,
+    err: Option<&wasmtime::Error>,
+) -> HttpResponse {
+    let trap = err.map(trap_message).unwrap_or_default();
+    let backtrace = err.and_then(guest_backtrace).unwrap_or_default();
+    tracing::error!(
+        error_id = %request_id,
+        component,
+        kind = failure.kind(),
+        trap = %trap,
+        backtrace = %backtrace,
+        "request failed: {}",
+        failure.message()
+    );
+    let mut response = problem(
+        failure.status(),
+        request_id,
+        failure.message(),
+        json!({ "error_id": request_id, "component": component, "kind": failure.kind() }),
+    );
+    if failure == Failure::Overloaded {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// Logs when a request is dropped mid-flight, which happens when the client
+/// disconnects: hyper drops the request's future, and with it the instance,
+/// so the guest's work stops at its next yield.
+struct CancelGuard<'a> {
+    component: &'a str,
+    request_id: &'a str,
+    armed: bool,
+}
+
+impl<'a> CancelGuard<'a> {
+    fn new(component: &'a str, request_id: &'a str) -> Self {
+        CancelGuard {
+            component,
+            request_id,
+            armed: true,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            tracing::warn!(
+                request_id = %self.request_id,
+                component = self.component,
+                "client went away; request cancelled and its instance dropped"
             );
-            problem(
-                StatusCode::GATEWAY_TIMEOUT,
-                request_id,
-                "the component did not answer in time",
-                json!({ "component": component, "timeout_ms": timeout.as_millis() as u64 }),
-            )
         }
     }
 }
 
 /// Converts the guest's response, rejecting values HTTP cannot carry.
-fn into_http(
-    response: bindings::Response,
-    component: &str,
-    request_id: &str,
-) -> Response<Full<Bytes>> {
+fn into_http(response: bindings::Response, component: &str, request_id: &str) -> HttpResponse {
     let invalid = |reason: String| {
-        tracing::error!(request_id = %request_id, component = %component, "component returned an invalid response: {reason}");
+        let failure = Failure::InvalidResponse;
+        tracing::error!(
+            error_id = %request_id,
+            component,
+            kind = failure.kind(),
+            "request failed: {}: {reason}",
+            failure.message()
+        );
         problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            failure.status(),
             request_id,
-            "the component returned an invalid response",
-            json!({ "component": component, "reason": reason }),
+            failure.message(),
+            json!({
+                "error_id": request_id,
+                "component": component,
+                "kind": failure.kind(),
+                "reason": reason,
+            }),
         )
     };
     let Ok(status) = StatusCode::from_u16(response.status) else {

@@ -22,15 +22,12 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct EngineSettings {
     /// Most component instances alive at once across all services.
     pub max_instances: u32,
-    /// Largest linear memory any instance may grow to, in bytes.
-    pub max_memory_bytes: usize,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             max_instances: 1000,
-            max_memory_bytes: 64 << 20,
         }
     }
 }
@@ -47,7 +44,9 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine> {
         .total_memories(instances.saturating_mul(2))
         .total_tables(instances.saturating_mul(4))
         .total_stacks(instances)
-        .max_memory_size(settings.max_memory_bytes);
+        // The pool allows any 32-bit memory; each store's limiter enforces
+        // the service's own, much smaller, limit.
+        .max_memory_size(4 << 30);
 
     let mut config = Config::new();
     config

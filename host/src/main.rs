@@ -1,14 +1,14 @@
 //! The `hive` command line: serve a folder of components, or build them.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use hive::config::{HostConfig, ServerConfig};
 use hive::engine::EngineSettings;
 use hive::host::{Host, HostSettings};
-use hive::limits::Limits;
+use hive::limits::{Limits, LimitsConfig};
 
 /// Hive runs microservices as sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -28,12 +28,9 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Folder of .wasm components (and their .toml manifests) to serve.
-    #[arg(long, env = "HIVE_DIR", default_value = "deploy")]
-    dir: PathBuf,
-    /// Address to accept HTTP on; port 0 picks a free port.
-    #[arg(long, env = "HIVE_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// Host config file ([server] and [limits] tables); flags override it.
+    #[arg(long, env = "HIVE_CONFIG")]
+    config: Option<PathBuf>,
     /// Refuse to start if any file in the folder fails to load.
     #[arg(long)]
     strict: bool,
@@ -43,6 +40,10 @@ struct ServeArgs {
     /// Workspace of component crates used by --build.
     #[arg(long, default_value = "components")]
     components: PathBuf,
+    #[command(flatten)]
+    server: ServerConfig,
+    #[command(flatten)]
+    limits: LimitsConfig,
 }
 
 #[derive(Args)]
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn build(components: &std::path::Path, out: &std::path::Path) -> Result<()> {
+fn build(components: &Path, out: &Path) -> Result<()> {
     let built = hive::builder::build_components(components, out)?;
     for component in &built {
         tracing::info!("built {}", component.wasm.display());
@@ -80,15 +81,33 @@ fn build(components: &std::path::Path, out: &std::path::Path) -> Result<()> {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
+    let file = match &args.config {
+        Some(path) => HostConfig::load(path)?,
+        None => HostConfig::default(),
+    };
+    let server = file.server.merged_with(&args.server);
+    let limits = file
+        .limits
+        .merged_with(&args.limits)
+        .apply(&Limits::default())
+        .context("invalid limits")?;
+    let dir = server.dir();
     if args.build {
-        build(&args.components, &args.dir)?;
+        build(&args.components, &dir)?;
     }
     let settings = HostSettings {
-        dir: args.dir,
+        dir,
         strict: args.strict,
-        engine: EngineSettings::default(),
-        limits: Limits::default(),
+        engine: EngineSettings {
+            max_instances: server
+                .max_instances
+                .unwrap_or(EngineSettings::default().max_instances),
+        },
+        limits,
     };
+    let http = server.http();
+    let listen = server.listen();
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -97,9 +116,9 @@ fn serve(args: ServeArgs) -> Result<()> {
         let host = tokio::task::spawn_blocking(move || Host::start(&settings))
             .await
             .context("loading services")??;
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        hive::server::serve(listener, host, hive::server::shutdown_signal()).await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        hive::server::serve(listener, host, &http, hive::server::shutdown_signal()).await
     })
 }

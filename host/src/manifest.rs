@@ -5,6 +5,9 @@
 //!
 //! [config]                              # values the service reads via `config.get`
 //! greeting = "Hello"
+//!
+//! [limits]                              # overrides of the host's defaults
+//! timeout-ms = 2000
 //! ```
 //!
 //! Unknown keys are errors rather than being ignored, so a typo such as
@@ -16,6 +19,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::limits::LimitsConfig;
 use crate::router::RoutePattern;
 
 /// A parsed and validated manifest.
@@ -25,6 +29,8 @@ pub struct Manifest {
     pub routes: Option<Vec<RoutePattern>>,
     /// Config values exposed through the `config` interface.
     pub config: BTreeMap<String, String>,
+    /// Limits that replace the host's defaults for this service.
+    pub limits: LimitsConfig,
 }
 
 /// The manifest as written, before validation.
@@ -34,6 +40,8 @@ struct RawManifest {
     routes: Option<Vec<String>>,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    limits: LimitsConfig,
 }
 
 impl Manifest {
@@ -70,7 +78,11 @@ impl Manifest {
             config.insert(key, text);
         }
 
-        Ok(Manifest { routes, config })
+        Ok(Manifest {
+            routes,
+            config,
+            limits: raw.limits,
+        })
     }
 
     /// Reads the manifest at `path`; a missing file means "no manifest".
@@ -161,6 +173,14 @@ mod tests {
         assert_eq!(manifest.config["port"], "8080");
         assert_eq!(manifest.config["ratio"], "0.5");
         assert_eq!(manifest.config["enabled"], "true");
+    }
+
+    #[test]
+    fn limits_are_read() {
+        let manifest = Manifest::parse("[limits]\ntimeout-ms = 50\nmemory-mib = 8").unwrap();
+        assert_eq!(manifest.limits.timeout_ms, Some(50));
+        assert_eq!(manifest.limits.memory_mib, Some(8));
+        assert!(Manifest::parse("[limits]\ntimeout = 50").is_err());
     }
 
     #[test]

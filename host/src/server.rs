@@ -12,20 +12,17 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::config::HttpSettings;
 use crate::dispatch;
 use crate::host::Host;
 
-/// A client must send its full request head within this time (slowloris).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long in-flight requests may run after shutdown begins.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 /// Accepts connections on `listener` until `shutdown` completes, then stops
-/// accepting and waits (up to [`SHUTDOWN_GRACE`]) for open requests to finish.
+/// accepting and waits (up to `settings.shutdown_grace`) for open requests
+/// to finish.
 pub async fn serve(
     listener: TcpListener,
     host: Arc<Host>,
+    settings: &HttpSettings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let address = listener
@@ -35,8 +32,11 @@ pub async fn serve(
 
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
+    // A head over max_buf_size gets 431; a slow one is cut off (slowloris);
+    // anything unparsable gets 400 from hyper itself.
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(settings.max_header_bytes)
         .keep_alive(true);
 
     tokio::pin!(shutdown);
@@ -69,8 +69,11 @@ pub async fn serve(
     tracing::info!("shutting down: no new connections, finishing open requests");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("gave up waiting for open connections after {SHUTDOWN_GRACE:?}");
+        () = tokio::time::sleep(settings.shutdown_grace) => {
+            tracing::warn!(
+                "gave up waiting for open connections after {:?}",
+                settings.shutdown_grace
+            );
         }
     }
     Ok(())

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::api::stdio::GuestOutput;
 use crate::component::ServiceInfo;
+use crate::limits::MemoryLimiter;
 
 /// Per-instance host state, created for every request.
 pub struct InstanceState {
@@ -20,7 +20,7 @@ pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// Checked by wasmtime whenever the guest grows memory or tables.
-    pub limits: StoreLimits,
+    pub limiter: MemoryLimiter,
 }
 
 impl InstanceState {
@@ -39,15 +39,13 @@ impl InstanceState {
                 "stderr",
             ))
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(service.limits.max_memory_bytes)
-            .build();
+        let limiter = MemoryLimiter::new(service.limits.memory_bytes);
         InstanceState {
             service,
             request_id,
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limiter,
         }
     }
 }

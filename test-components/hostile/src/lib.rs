@@ -1,0 +1,142 @@
+//! A service that misbehaves on purpose. The last path segment picks how:
+//!
+//! | path            | behaviour                                                  |
+//! | --------------- | ---------------------------------------------------------- |
+//! | `/ok`           | answers 200 `ok`                                           |
+//! | `/loop`         | spins forever                                              |
+//! | `/spin?ms=N`    | burns CPU for N ms, then answers                           |
+//! | `/sleep?ms=N`   | sleeps N ms (a host call), then answers                    |
+//! | `/alloc`        | allocates 1 MiB blocks until memory runs out               |
+//! | `/recurse`      | recurses without bound                                     |
+//! | `/panic`        | panics                                                     |
+//! | `/huge?mib=N`   | answers with an N MiB body (default 32)                    |
+//! | `/file`         | tries to read and create files; reports what happened      |
+//! | `/env`          | tries to read environment variables; reports what it saw   |
+//! | `/socket?port=N`| tries to connect to 127.0.0.1:N; reports what happened     |
+//! | `/print?lines=N`| writes N lines to stdout                                   |
+
+wit_bindgen::generate!({
+    world: "service",
+    path: "../../wit",
+});
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use exports::hive::service::handler::Guest;
+use hive::service::types::{Request, Response};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn handle(req: Request) -> Response {
+        let action = req.path.rsplit('/').next().unwrap_or_default().to_string();
+        match action.as_str() {
+            "ok" => text(200, "ok".into()),
+            "loop" => loop {
+                black_box(());
+            },
+            "spin" => {
+                let until = Instant::now() + Duration::from_millis(number(&req, "ms", 1000));
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    n = black_box(n.wrapping_add(1));
+                }
+                text(200, format!("spun {n}"))
+            }
+            "sleep" => {
+                std::thread::sleep(Duration::from_millis(number(&req, "ms", 1000)));
+                text(200, "slept".into())
+            }
+            "alloc" => {
+                let mut blocks: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    blocks.push(black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            "recurse" => text(200, format!("{}", recurse(black_box(0)))),
+            "panic" => panic!("hostile component panicked on purpose"),
+            "huge" => {
+                let size = number(&req, "mib", 32) as usize * (1 << 20);
+                Response {
+                    status: 200,
+                    headers: vec![],
+                    body: vec![b'x'; size],
+                }
+            }
+            "file" => text(200, try_files()),
+            "env" => text(200, try_env()),
+            "socket" => text(200, try_socket(number(&req, "port", 1) as u16)),
+            "print" => {
+                for i in 0..number(&req, "lines", 10) {
+                    println!("line {i}");
+                }
+                text(200, "printed".into())
+            }
+            other => text(404, format!("unknown action {other:?}")),
+        }
+    }
+}
+
+#[allow(unconditional_recursion)] // The point: it never stops.
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 256];
+    frame[0] = depth as u8;
+    black_box(&mut frame);
+    recurse(black_box(depth + 1)) + u64::from(frame[0])
+}
+
+fn try_files() -> String {
+    let read = std::fs::read_to_string("/etc/passwd");
+    let create = std::fs::File::create("/tmp/hive-hostile-was-here");
+    let list = std::fs::read_dir("/");
+    format!(
+        "read: {}\ncreate: {}\nlist: {}\n",
+        outcome(read.map(|text| text.len())),
+        outcome(create.map(|_| ())),
+        outcome(list.map(|entries| entries.count())),
+    )
+}
+
+fn try_env() -> String {
+    let vars: Vec<String> = std::env::vars().map(|(key, _)| key).collect();
+    let path = std::env::var("PATH");
+    let args = std::env::args().count();
+    format!(
+        "vars: {}\nPATH: {}\nargs: {args}\n",
+        vars.len(),
+        outcome(path.map(|p| p.len()))
+    )
+}
+
+fn try_socket(port: u16) -> String {
+    let connect = std::net::TcpStream::connect(("127.0.0.1", port));
+    format!("connect: {}\n", outcome(connect.map(|_| ())))
+}
+
+fn outcome<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) -> String {
+    match result {
+        Ok(value) => format!("ALLOWED {value:?}"),
+        Err(err) => format!("denied ({err})"),
+    }
+}
+
+fn number(req: &Request, key: &str, default: u64) -> u64 {
+    req.query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn text(status: u16, body: String) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: body.into_bytes(),
+    }
+}
+
+export!(Hostile);
