@@ -92,10 +92,9 @@ impl ServerConfig {
             header_read_timeout: self
                 .header_read_timeout_ms
                 .map_or(defaults.header_read_timeout, Duration::from_millis),
-            // hyper needs room for at least one 8 KiB read.
             max_header_bytes: self
                 .max_header_kib
-                .map_or(defaults.max_header_bytes, |kib| (kib * 1024).max(8192)),
+                .map_or(defaults.max_header_bytes, |kib| (kib * 1024).max(1024)),
             shutdown_grace: self
                 .shutdown_grace_ms
                 .map_or(defaults.shutdown_grace, Duration::from_millis),

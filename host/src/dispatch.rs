@@ -219,7 +219,7 @@ async fn call_service(
             if response.body.len() > limits.response_body_bytes {
                 tracing::error!(
                     request_id = %request_id,
-                    component,
+                    component = %component,
                     "response body of {} bytes is over the limit of {}",
                     response.body.len(),
                     limits.response_body_bytes
@@ -243,8 +243,8 @@ fn failed(
     let backtrace = err.and_then(guest_backtrace).unwrap_or_default();
     tracing::error!(
         error_id = %request_id,
-        component,
-        kind = failure.kind(),
+        component = %component,
+        kind = %failure.kind(),
         trap = %trap,
         backtrace = %backtrace,
         "request failed: {}",
@@ -292,7 +292,7 @@ impl Drop for CancelGuard<'_> {
         if self.armed {
             tracing::warn!(
                 request_id = %self.request_id,
-                component = self.component,
+                component = %self.component,
                 "client went away; request cancelled and its instance dropped"
             );
         }
@@ -305,8 +305,8 @@ fn into_http(response: bindings::Response, component: &str, request_id: &str) ->
         let failure = Failure::InvalidResponse;
         tracing::error!(
             error_id = %request_id,
-            component,
-            kind = failure.kind(),
+            component = %component,
+            kind = %failure.kind(),
             "request failed: {}: {reason}",
             failure.message()
         );

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Load every .wasm in a folder and route HTTP requests to them.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Build a workspace of component crates into .wasm files.
     Build(BuildArgs),
 }
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     hive::logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Build(args) => build(&args.components, &args.out),
     };
     match result {

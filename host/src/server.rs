@@ -32,11 +32,11 @@ pub async fn serve(
 
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
-    // A head over max_buf_size gets 431; a slow one is cut off (slowloris);
+    // A head over max_header_size gets 431; a slow one is cut off (slowloris);
     // anything unparsable gets 400 from hyper itself.
     http.timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
-        .max_buf_size(settings.max_header_bytes)
+        .max_header_size(settings.max_header_bytes)
         .keep_alive(true);
 
     tokio::pin!(shutdown);

@@ -102,6 +102,11 @@ impl Hive {
         format!("{}{}", self.base, path)
     }
 
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `host:port` the host listens on.
     pub fn address(&self) -> &str {
         self.base.trim_start_matches("http://")
