@@ -15,6 +15,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use crate::bindings::ServicePre;
+use crate::cache::{CacheOutcome, CompileCache, compile};
 use crate::limits::Limits;
 use crate::manifest::Manifest;
 use crate::router::RoutePattern;
@@ -50,6 +51,10 @@ pub struct Service {
     pub pre: ServicePre<InstanceState>,
     /// One permit per instance allowed to run at once (`limits.concurrency`).
     pub slots: Arc<Semaphore>,
+    /// The manifest's text, to tell a real manifest change from a touch.
+    pub manifest_text: Option<String>,
+    /// Whether the compiled code came from the cache.
+    pub cache: CacheOutcome,
 }
 
 impl std::fmt::Debug for Service {
@@ -108,6 +113,7 @@ pub fn load_service(
     linker: &Linker<InstanceState>,
     wasm_path: &Path,
     host_limits: &Limits,
+    cache: Option<&CompileCache>,
 ) -> Result<Service> {
     let name = service_name(wasm_path)?;
     let bytes = std::fs::read(wasm_path).context("cannot read the file")?;
@@ -115,18 +121,23 @@ pub fn load_service(
     let digest = hex_digest(&bytes);
 
     let manifest_path = wasm_path.with_extension("toml");
-    let manifest = Manifest::load(&manifest_path)?;
-    let manifest_path = manifest.is_some().then_some(manifest_path);
-    let manifest = manifest.unwrap_or_default();
+    let manifest_text = read_manifest_text(&manifest_path)?;
+    let manifest = match &manifest_text {
+        Some(text) => Manifest::parse(text)
+            .with_context(|| format!("invalid manifest {}", manifest_path.display()))?,
+        None => Manifest::default(),
+    };
+    let manifest_path = manifest_text.is_some().then_some(manifest_path);
     let routes = manifest.routes_for(&name)?;
     let limits = manifest
         .limits
         .apply(host_limits)
         .with_context(|| format!("invalid [limits] in {}", manifest_path_display(wasm_path)))?;
 
-    let component = Component::new(engine, &bytes)
-        .map_err(anyhow::Error::from)
-        .context("not a valid WebAssembly component")?;
+    let (component, cache) = match cache {
+        Some(cache) => cache.load_or_compile(engine, &bytes, &digest)?,
+        None => (compile(engine, &bytes)?, CacheOutcome::Miss),
+    };
     check_world(engine, &component)?;
     let pre = linker
         .instantiate_pre(&component)
@@ -138,6 +149,8 @@ pub fn load_service(
 
     Ok(Service {
         slots: Arc::new(Semaphore::new(limits.concurrency)),
+        manifest_text,
+        cache,
         info: Arc::new(ServiceInfo {
             name,
             config: manifest.config,
@@ -149,6 +162,20 @@ pub fn load_service(
         routes,
         pre,
     })
+}
+
+/// The manifest's text, or `None` when there is no manifest.
+fn read_manifest_text(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading manifest {}", path.display())),
+    }
+}
+
+/// SHA-256 of a file, hex-encoded, or `None` if it cannot be read.
+pub fn file_digest(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| hex_digest(&bytes))
 }
 
 fn manifest_path_display(wasm_path: &Path) -> String {

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// Time open requests get to finish after SIGINT/SIGTERM, in ms [default: 30000]
     #[arg(long)]
     pub shutdown_grace_ms: Option<u64>,
+    /// Folder for compiled code reused across restarts [default: .hive/cache]
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -71,6 +74,10 @@ impl ServerConfig {
                 .or(self.header_read_timeout_ms),
             max_header_kib: overrides.max_header_kib.or(self.max_header_kib),
             shutdown_grace_ms: overrides.shutdown_grace_ms.or(self.shutdown_grace_ms),
+            cache_dir: overrides
+                .cache_dir
+                .clone()
+                .or_else(|| self.cache_dir.clone()),
         }
     }
 
@@ -83,6 +90,13 @@ impl ServerConfig {
     /// The services folder, or the default.
     pub fn dir(&self) -> PathBuf {
         self.dir.clone().unwrap_or_else(|| PathBuf::from("deploy"))
+    }
+
+    /// The compile cache folder, or the default.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".hive/cache"))
     }
 
     /// Connection-level settings, with defaults filled in.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use wasmtime::Engine;
 
+use crate::cache::CompileCache;
 use crate::engine::{EngineSettings, EpochTicker, build_engine};
 use crate::limits::Limits;
 use crate::registry::Registry;
@@ -22,6 +23,8 @@ pub struct HostSettings {
     pub engine: EngineSettings,
     /// Per-request limits.
     pub limits: Limits,
+    /// Folder for compiled code reused across restarts; `None` disables it.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Shared state of a running host.
@@ -38,7 +41,11 @@ impl Host {
     pub fn start(settings: &HostSettings) -> Result<Arc<Host>> {
         let engine = build_engine(&settings.engine)?;
         let ticker = EpochTicker::start(&engine)?;
-        let registry = Registry::new(&engine, &settings.dir, settings.limits.clone())?;
+        let cache = match &settings.cache_dir {
+            Some(dir) => Some(CompileCache::open(dir, &engine)?),
+            None => None,
+        };
+        let registry = Registry::new(&engine, &settings.dir, settings.limits.clone(), cache)?;
         registry.load_all(settings.strict)?;
         Ok(Arc::new(Host {
             engine,

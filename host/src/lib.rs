@@ -12,6 +12,7 @@
 pub mod api;
 pub mod bindings;
 pub mod builder;
+pub mod cache;
 pub mod component;
 pub mod config;
 pub mod dispatch;
@@ -26,3 +27,4 @@ pub mod registry;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod watcher;

@@ -40,6 +40,12 @@ struct ServeArgs {
     /// Workspace of component crates used by --build.
     #[arg(long, default_value = "components")]
     components: PathBuf,
+    /// Do not watch the folder: serve what was there at startup.
+    #[arg(long)]
+    no_watch: bool,
+    /// Compile everything at startup instead of using the compile cache.
+    #[arg(long)]
+    no_cache: bool,
     #[command(flatten)]
     server: ServerConfig,
     #[command(flatten)]
@@ -104,8 +110,10 @@ fn serve(args: ServeArgs) -> Result<()> {
                 .unwrap_or(EngineSettings::default().max_instances),
         },
         limits,
+        cache_dir: (!args.no_cache).then(|| server.cache_dir()),
     };
     let http = server.http();
+    let watch = !args.no_watch;
     let listen = server.listen();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -116,6 +124,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         let host = tokio::task::spawn_blocking(move || Host::start(&settings))
             .await
             .context("loading services")??;
+        let _watcher = if watch {
+            Some(hive::watcher::spawn(host.clone())?)
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

@@ -58,6 +58,8 @@ pub fn install(from: &Path, name: &str, to: &Path) {
 /// A running `hive serve` process, killed on drop.
 pub struct Hive {
     child: Child,
+    /// This host's own compile cache, unless the test chose one.
+    _cache: tempfile::TempDir,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     logs: Arc<Mutex<Vec<String>>>,
@@ -67,7 +69,7 @@ impl Hive {
     /// Starts `hive serve --dir <dir> --listen 127.0.0.1:0 <extra...>` and
     /// waits until it listens.
     pub fn start(dir: &Path, extra: &[&str]) -> Hive {
-        let (child, logs, listening) = spawn(dir, extra);
+        let (child, logs, listening, cache) = spawn(dir, extra);
         let base = match listening.recv_timeout(START_TIMEOUT) {
             Ok(address) => format!("http://{address}"),
             Err(_) => panic!(
@@ -75,13 +77,18 @@ impl Hive {
                 logs.lock().unwrap().join("\n")
             ),
         };
-        Hive { child, base, logs }
+        Hive {
+            child,
+            _cache: cache,
+            base,
+            logs,
+        }
     }
 
     /// Runs `hive serve` expecting it to exit by itself; returns its exit
     /// success and its log.
     pub fn run_to_exit(dir: &Path, extra: &[&str]) -> (bool, String) {
-        let (mut child, logs, _listening) = spawn(dir, extra);
+        let (mut child, logs, _listening, _cache) = spawn(dir, extra);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -161,12 +168,21 @@ impl Drop for Hive {
 
 type Logs = Arc<Mutex<Vec<String>>>;
 
-fn spawn(dir: &Path, extra: &[&str]) -> (Child, Logs, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+fn spawn(dir: &Path, extra: &[&str]) -> (Child, Logs, mpsc::Receiver<String>, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
+    command
         .arg("serve")
         .arg("--dir")
         .arg(dir)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"]);
+    if !extra
+        .iter()
+        .any(|arg| *arg == "--cache-dir" || *arg == "--no-cache")
+    {
+        command.arg("--cache-dir").arg(cache.path());
+    }
+    let mut child = command
         .args(extra)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -187,7 +203,7 @@ fn spawn(dir: &Path, extra: &[&str]) -> (Child, Logs, mpsc::Receiver<String>) {
             sink.lock().unwrap().push(line);
         }
     });
-    (child, logs, rx)
+    (child, logs, rx, cache)
 }
 
 /// A blocking HTTP client with a timeout, so a hung host fails the test.
