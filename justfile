@@ -18,3 +18,7 @@ lint:
     cargo fmt --manifest-path components/Cargo.toml --all --check
     cargo fmt --manifest-path test-components/Cargo.toml --all --check
     cargo clippy --release --workspace --all-targets -- -D warnings
+
+# Serve deploy/ and rebuild + redeploy components whenever their sources change.
+dev:
+    cargo run --release -- dev

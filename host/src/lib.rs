@@ -15,6 +15,7 @@ pub mod builder;
 pub mod cache;
 pub mod component;
 pub mod config;
+pub mod dev;
 pub mod dispatch;
 pub mod engine;
 pub mod failure;

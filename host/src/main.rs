@@ -24,6 +24,9 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Build a workspace of component crates into .wasm files.
     Build(BuildArgs),
+    /// Build, serve, and rebuild and redeploy whenever a component's source
+    /// changes: edit, save, curl.
+    Dev(Box<ServeArgs>),
 }
 
 #[derive(Args)]
@@ -66,7 +69,8 @@ fn main() -> ExitCode {
     hive::logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(*args),
+        Command::Serve(args) => serve(*args, false),
+        Command::Dev(args) => serve(*args, true),
         Command::Build(args) => build(&args.components, &args.out),
     };
     match result {
@@ -86,7 +90,9 @@ fn build(components: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> Result<()> {
+/// `hive serve`, or with `dev` set, `hive dev` (which always builds first
+/// and rebuilds on source changes).
+fn serve(args: ServeArgs, dev: bool) -> Result<()> {
     let file = match &args.config {
         Some(path) => HostConfig::load(path)?,
         None => HostConfig::default(),
@@ -98,9 +104,11 @@ fn serve(args: ServeArgs) -> Result<()> {
         .apply(&Limits::default())
         .context("invalid limits")?;
     let dir = server.dir();
-    if args.build {
+    if args.build || dev {
         build(&args.components, &dir)?;
     }
+    let components = args.components.clone();
+    let out_dir = dir.clone();
     let settings = HostSettings {
         dir,
         strict: args.strict,
@@ -124,8 +132,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         let host = tokio::task::spawn_blocking(move || Host::start(&settings))
             .await
             .context("loading services")??;
-        let _watcher = if watch {
+        let _watcher = if watch || dev {
             Some(hive::watcher::spawn(host.clone())?)
+        } else {
+            None
+        };
+        let _sources = if dev {
+            Some(hive::dev::spawn(&components, &out_dir)?)
         } else {
             None
         };

@@ -309,10 +309,9 @@ fn service_names_in(dir: &Path) -> Result<BTreeSet<String>> {
         let path = entry
             .with_context(|| format!("listing {}", dir.display()))?
             .path();
-        if let Some(name) = watched_name(&path) {
-            if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
-                names.insert(name);
-            }
+        let is_wasm = path.extension().is_some_and(|ext| ext == "wasm");
+        if let Some(name) = watched_name(&path).filter(|_| is_wasm && path.is_file()) {
+            names.insert(name);
         }
     }
     Ok(names)

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 /// How long the host may take to compile its components and start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn repo_root() -> PathBuf {
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("host/ has a parent")
@@ -69,7 +70,18 @@ impl Hive {
     /// Starts `hive serve --dir <dir> --listen 127.0.0.1:0 <extra...>` and
     /// waits until it listens.
     pub fn start(dir: &Path, extra: &[&str]) -> Hive {
-        let (child, logs, listening, cache) = spawn(dir, extra);
+        Hive::start_command("serve", dir, extra, &[])
+    }
+
+    /// Starts `hive <subcommand> --dir <dir> ...` with extra environment
+    /// variables, and waits until it listens.
+    pub fn start_command(
+        subcommand: &str,
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Hive {
+        let (child, logs, listening, cache) = spawn(subcommand, dir, extra, env);
         let base = match listening.recv_timeout(START_TIMEOUT) {
             Ok(address) => format!("http://{address}"),
             Err(_) => panic!(
@@ -88,7 +100,7 @@ impl Hive {
     /// Runs `hive serve` expecting it to exit by itself; returns its exit
     /// success and its log.
     pub fn run_to_exit(dir: &Path, extra: &[&str]) -> (bool, String) {
-        let (mut child, logs, _listening, _cache) = spawn(dir, extra);
+        let (mut child, logs, _listening, _cache) = spawn("serve", dir, extra, &[]);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -144,6 +156,40 @@ impl Hive {
         }
     }
 
+    /// Waits until at least `count` log lines contain every one of `needles`.
+    pub fn wait_for_log_count(&self, needles: &[&str], count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|line| needles.iter().all(|n| line.contains(n)))
+                .count();
+            if seen >= count {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "saw {seen} of {count} lines with {needles:?}; log:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Log lines containing every one of `needles`.
+    pub fn count_log(&self, needles: &[&str]) -> usize {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| needles.iter().all(|n| line.contains(n)))
+            .count()
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -168,11 +214,17 @@ impl Drop for Hive {
 
 type Logs = Arc<Mutex<Vec<String>>>;
 
-fn spawn(dir: &Path, extra: &[&str]) -> (Child, Logs, mpsc::Receiver<String>, tempfile::TempDir) {
+fn spawn(
+    subcommand: &str,
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &Path)],
+) -> (Child, Logs, mpsc::Receiver<String>, tempfile::TempDir) {
     let cache = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
+    command.envs(env.iter().copied());
     command
-        .arg("serve")
+        .arg(subcommand)
         .arg("--dir")
         .arg(dir)
         .args(["--listen", "127.0.0.1:0"]);
@@ -204,6 +256,14 @@ fn spawn(dir: &Path, extra: &[&str]) -> (Child, Logs, mpsc::Receiver<String>, te
         }
     });
     (child, logs, rx, cache)
+}
+
+/// Writes `bytes` to `dir/name` the recommended way: under a hidden
+/// temporary name, then renamed into place.
+pub fn deploy_atomically(dir: &Path, name: &str, bytes: &[u8]) {
+    let temporary = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&temporary, bytes).unwrap();
+    std::fs::rename(&temporary, dir.join(name)).unwrap();
 }
 
 /// A blocking HTTP client with a timeout, so a hung host fails the test.
