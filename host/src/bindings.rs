@@ -7,6 +7,12 @@ wasmtime::component::bindgen!({
     // Exports are called with `call_async` so a guest never blocks a Tokio
     // worker: the epoch ticker makes it yield regularly.
     exports: { default: async },
+    // Storage does blocking I/O and `services.call` runs another instance:
+    // both are async so they never block a Tokio worker.
+    imports: {
+        "hive:service/kv": async,
+        "hive:service/services": async,
+    },
 });
 
 pub use hive::service::types::{Request, Response};

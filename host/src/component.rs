@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use arc_swap::ArcSwapOption;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
@@ -17,6 +18,7 @@ use wasmtime::component::{Component, Linker};
 use crate::bindings::ServicePre;
 use crate::cache::{CacheOutcome, CompileCache, compile};
 use crate::limits::Limits;
+use crate::link::{Interface, define_imports, service_interfaces};
 use crate::manifest::Manifest;
 use crate::router::RoutePattern;
 use crate::state::InstanceState;
@@ -55,6 +57,13 @@ pub struct Service {
     pub manifest_text: Option<String>,
     /// Whether the compiled code came from the cache.
     pub cache: CacheOutcome,
+    /// Interfaces it imports from other services.
+    pub imports: Vec<Interface>,
+    /// Interfaces it exports to other services.
+    pub exports: Vec<Interface>,
+    /// Why it cannot be served right now (an import has no provider), or
+    /// `None` when it can. Updated whenever the set of services changes.
+    pub waiting: ArcSwapOption<String>,
 }
 
 impl std::fmt::Debug for Service {
@@ -139,6 +148,16 @@ pub fn load_service(
         None => (compile(engine, &bytes)?, CacheOutcome::Miss),
     };
     check_world(engine, &component)?;
+    let (imports, exports) = service_interfaces(engine, &component)?;
+    let linked;
+    let linker = if imports.is_empty() {
+        linker
+    } else {
+        let mut own = linker.clone();
+        define_imports(&mut own, &imports)?;
+        linked = own;
+        &linked
+    };
     let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
@@ -151,6 +170,12 @@ pub fn load_service(
         slots: Arc::new(Semaphore::new(limits.concurrency)),
         manifest_text,
         cache,
+        // Linked against providers by the registry once it is placed.
+        waiting: ArcSwapOption::new(
+            (!imports.is_empty()).then(|| Arc::new("not linked yet".to_string())),
+        ),
+        imports,
+        exports,
         info: Arc::new(ServiceInfo {
             name,
             config: manifest.config,

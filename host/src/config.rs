@@ -60,6 +60,9 @@ pub struct ServerConfig {
     /// Folder for compiled code reused across restarts [default: .hive/cache]
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Folder for the services' key-value data [default: .hive/data]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -78,6 +81,7 @@ impl ServerConfig {
                 .cache_dir
                 .clone()
                 .or_else(|| self.cache_dir.clone()),
+            data: overrides.data.clone().or_else(|| self.data.clone()),
         }
     }
 
@@ -97,6 +101,13 @@ impl ServerConfig {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(".hive/cache"))
+    }
+
+    /// The data folder, or the default.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".hive/data"))
     }
 
     /// Connection-level settings, with defaults filled in.

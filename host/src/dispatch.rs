@@ -14,14 +14,13 @@ use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
-use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings;
 use crate::component::Service;
-use crate::failure::{Failure, guest_backtrace, trap_message};
+use crate::failure::{CalleeError, Failure, guest_backtrace, trap_message};
 use crate::host::Host;
+use crate::invoke::{self, CallFailure};
 use crate::problem::problem;
-use crate::state::InstanceState;
 
 /// Response header carrying the request id, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -69,7 +68,7 @@ pub async fn handle(
 
 /// Returns the response plus the component and route that handled it, if any.
 async fn route_and_call(
-    host: &Host,
+    host: &Arc<Host>,
     req: Request<Incoming>,
     request_id: &Arc<str>,
 ) -> (HttpResponse, Option<String>, Option<String>) {
@@ -153,150 +152,78 @@ async fn read_request(
     })
 }
 
-/// Runs the request on a fresh instance of `service`, within its
-/// concurrency, time and memory limits.
+/// Runs the request on a fresh instance of `service`, within its limits.
 async fn call_service(
-    host: &Host,
+    host: &Arc<Host>,
     service: &Arc<Service>,
     request: bindings::Request,
     request_id: &Arc<str>,
 ) -> HttpResponse {
-    let limits = &service.info.limits;
     let component = service.name();
-
-    // Wait briefly for a slot; a service at its limit sheds load with 503
-    // rather than queueing without bound.
-    let permit =
-        match tokio::time::timeout(limits.queue_timeout, service.slots.clone().acquire_owned())
-            .await
-        {
-            Ok(Ok(permit)) => permit,
-            _ => return failed(Failure::Overloaded, component, request_id, None),
-        };
-
-    let mut store = Store::new(
-        &host.engine,
-        InstanceState::new(service.info.clone(), request_id.clone()),
-    );
-    store.limiter(|state| &mut state.limiter);
-    // On every epoch tick the guest yields to Tokio, so it shares its worker
-    // thread; once past the deadline it is interrupted with a trap, which
-    // carries the guest's backtrace into the log.
-    let deadline = Instant::now() + limits.timeout;
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        Ok(if Instant::now() >= deadline {
-            UpdateDeadline::Interrupt
-        } else {
-            UpdateDeadline::Yield(1)
-        })
-    });
-
-    let mut cancelled = CancelGuard::new(component, request_id);
-    let call = async {
-        let instance = service.pre.instantiate_async(&mut store).await?;
+    let outcome = invoke::run(host, service, request_id, 0, async |store, pre| {
+        let instance = pre.instantiate_async(&mut *store).await?;
         instance
             .hive_service_handler()
-            .call_handle(&mut store, &request)
+            .call_handle(&mut *store, &request)
             .await
-    };
-    // The timer covers time the guest spends waiting in host calls (sleeping,
-    // polling), where epoch interruption cannot reach it.
-    let result = tokio::time::timeout(limits.timeout, call).await;
-    cancelled.disarm();
-    let memory_limit_hit = store.data().limiter.hit;
-    // Return the instance's memory to the pool before freeing its slot.
-    drop(store);
-    drop(permit);
-
-    match result {
-        Err(_elapsed) => failed(Failure::Timeout, component, request_id, None),
-        Ok(Err(err)) => {
-            let failure = Failure::classify(&err, memory_limit_hit);
-            failed(failure, component, request_id, Some(&err))
-        }
-        Ok(Ok(response)) => {
-            if response.body.len() > limits.response_body_bytes {
-                tracing::error!(
-                    request_id = %request_id,
-                    component = %component,
-                    "response body of {} bytes is over the limit of {}",
-                    response.body.len(),
-                    limits.response_body_bytes
-                );
-                return failed(Failure::ResponseTooLarge, component, request_id, None);
+    })
+    .await;
+    match outcome {
+        Ok(response) => {
+            let limit = service.info.limits.response_body_bytes;
+            if response.body.len() > limit {
+                let failure = CallFailure {
+                    failure: Failure::ResponseTooLarge,
+                    error: None,
+                    detail: Some(format!("{} bytes, limit {limit}", response.body.len())),
+                };
+                return failed(&failure, component, request_id);
             }
             into_http(response, component, request_id)
         }
+        Err(failure) => failed(&failure, component, request_id),
     }
 }
 
 /// Logs a failure with everything needed to debug it and builds the
 /// client's response. The request id doubles as the error id.
-fn failed(
-    failure: Failure,
-    component: &str,
-    request_id: &str,
-    err: Option<&wasmtime::Error>,
-) -> HttpResponse {
-    let trap = err.map(trap_message).unwrap_or_default();
-    let backtrace = err.and_then(guest_backtrace).unwrap_or_default();
+fn failed(failure: &CallFailure, component: &str, request_id: &str) -> HttpResponse {
+    let kind = failure.failure;
+    let trap = failure.error.as_ref().map(trap_message).unwrap_or_default();
+    let backtrace = failure
+        .error
+        .as_ref()
+        .and_then(guest_backtrace)
+        .unwrap_or_default();
+    let detail = failure.detail.clone().unwrap_or_default();
     tracing::error!(
         error_id = %request_id,
         component = %component,
-        kind = %failure.kind(),
+        kind = %kind.kind(),
+        detail = %detail,
         trap = %trap,
         backtrace = %backtrace,
         "request failed: {}",
-        failure.message()
+        kind.message()
     );
-    let mut response = problem(
-        failure.status(),
-        request_id,
-        failure.message(),
-        json!({ "error_id": request_id, "component": component, "kind": failure.kind() }),
-    );
-    if failure == Failure::Overloaded {
+    let mut extra = json!({ "error_id": request_id, "component": component, "kind": kind.kind() });
+    if let Some(callee) = failure
+        .error
+        .as_ref()
+        .and_then(|err| err.downcast_ref::<CalleeError>())
+    {
+        extra["callee"] = json!(callee.callee);
+        extra["reason"] = json!(callee.reason);
+    } else if !detail.is_empty() {
+        extra["reason"] = json!(detail);
+    }
+    let mut response = problem(kind.status(), request_id, kind.message(), extra);
+    if matches!(kind, Failure::Overloaded | Failure::Waiting) {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
-}
-
-/// Logs when a request is dropped mid-flight, which happens when the client
-/// disconnects: hyper drops the request's future, and with it the instance,
-/// so the guest's work stops at its next yield.
-struct CancelGuard<'a> {
-    component: &'a str,
-    request_id: &'a str,
-    armed: bool,
-}
-
-impl<'a> CancelGuard<'a> {
-    fn new(component: &'a str, request_id: &'a str) -> Self {
-        CancelGuard {
-            component,
-            request_id,
-            armed: true,
-        }
-    }
-
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for CancelGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            tracing::warn!(
-                request_id = %self.request_id,
-                component = %self.component,
-                "client went away; request cancelled and its instance dropped"
-            );
-        }
-    }
 }
 
 /// Converts the guest's response, rejecting values HTTP cannot carry.

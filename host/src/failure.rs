@@ -26,6 +26,14 @@ pub enum Failure {
     ResponseTooLarge,
     /// No instance slot became free in time (per service or host-wide).
     Overloaded,
+    /// The service imports an interface that no service provides right now.
+    Waiting,
+    /// A service this one called failed.
+    CalleeFailed,
+    /// A service this one called could not take the call.
+    CalleeUnavailable,
+    /// Nested calls went deeper than the host allows (usually a cycle).
+    CallDepthExceeded,
 }
 
 impl Failure {
@@ -33,7 +41,11 @@ impl Failure {
     pub fn status(self) -> StatusCode {
         match self {
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Overloaded | Failure::Waiting | Failure::CalleeUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Failure::CalleeFailed => StatusCode::BAD_GATEWAY,
+            Failure::CallDepthExceeded => StatusCode::LOOP_DETECTED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -48,6 +60,10 @@ impl Failure {
             Failure::InvalidResponse => "invalid_response",
             Failure::ResponseTooLarge => "response_too_large",
             Failure::Overloaded => "overloaded",
+            Failure::Waiting => "waiting",
+            Failure::CalleeFailed => "callee_failed",
+            Failure::CalleeUnavailable => "callee_unavailable",
+            Failure::CallDepthExceeded => "call_depth_exceeded",
         }
     }
 
@@ -61,6 +77,10 @@ impl Failure {
             Failure::InvalidResponse => "the component returned an invalid response",
             Failure::ResponseTooLarge => "the component's response body is over its limit",
             Failure::Overloaded => "the component is at its concurrency limit; retry shortly",
+            Failure::Waiting => "the component is waiting for an interface it imports",
+            Failure::CalleeFailed => "a service this component called failed",
+            Failure::CalleeUnavailable => "a service this component called is unavailable",
+            Failure::CallDepthExceeded => "nested calls between services went too deep",
         }
     }
 
@@ -74,11 +94,65 @@ impl Failure {
         if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
             return Failure::Overloaded;
         }
+        if let Some(callee) = err.downcast_ref::<CalleeError>() {
+            return match callee.kind {
+                CalleeErrorKind::Failed => Failure::CalleeFailed,
+                CalleeErrorKind::Unavailable => Failure::CalleeUnavailable,
+                CalleeErrorKind::DepthExceeded => Failure::CallDepthExceeded,
+            };
+        }
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Failure::Timeout,
             Some(Trap::StackOverflow) => Failure::StackOverflow,
             _ => Failure::Trap,
         }
+    }
+}
+
+/// How a call from one service into another went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalleeErrorKind {
+    /// The callee trapped, timed out or ran out of memory.
+    Failed,
+    /// The callee could not take the call (missing, waiting, at capacity).
+    Unavailable,
+    /// The chain of nested calls is too deep.
+    DepthExceeded,
+}
+
+/// The error a caller's host call returns when its callee fails; it makes
+/// the caller's request fail with a status that names the callee.
+#[derive(Debug, thiserror::Error)]
+#[error("call to `{callee}` failed: {reason}")]
+pub struct CalleeError {
+    /// The service (or interface) called.
+    pub callee: String,
+    /// What went wrong, which picks the caller's status.
+    pub kind: CalleeErrorKind,
+    /// A one-line explanation.
+    pub reason: String,
+}
+
+impl CalleeError {
+    /// An error for `callee`.
+    pub fn new(callee: &str, kind: CalleeErrorKind, reason: String) -> CalleeError {
+        CalleeError {
+            callee: callee.to_string(),
+            kind,
+            reason,
+        }
+    }
+
+    /// The error a caller sees when its call to `callee` ended in `failure`.
+    pub fn from_failure(callee: &str, failure: &crate::invoke::CallFailure) -> CalleeError {
+        let kind = match failure.failure {
+            Failure::Overloaded | Failure::Waiting | Failure::CalleeUnavailable => {
+                CalleeErrorKind::Unavailable
+            }
+            Failure::CallDepthExceeded => CalleeErrorKind::DepthExceeded,
+            _ => CalleeErrorKind::Failed,
+        };
+        CalleeError::new(callee, kind, failure.describe())
     }
 }
 

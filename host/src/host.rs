@@ -11,6 +11,8 @@ use crate::cache::CompileCache;
 use crate::engine::{EngineSettings, EpochTicker, build_engine};
 use crate::limits::Limits;
 use crate::registry::Registry;
+use crate::store::KvStore;
+use crate::store::redb::RedbStore;
 
 /// Everything needed to start a host.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct HostSettings {
     pub limits: Limits,
     /// Folder for compiled code reused across restarts; `None` disables it.
     pub cache_dir: Option<PathBuf>,
+    /// Folder for the services' key-value data.
+    pub data_dir: PathBuf,
 }
 
 /// Shared state of a running host.
@@ -33,6 +37,8 @@ pub struct Host {
     pub engine: Engine,
     /// The live services and routes.
     pub registry: Registry,
+    /// Every service's key-value data, namespaced by service name.
+    pub kv: Arc<dyn KvStore>,
     _ticker: EpochTicker,
 }
 
@@ -40,17 +46,20 @@ impl Host {
     /// Builds the engine and loads every service in the folder. Blocking.
     pub fn start(settings: &HostSettings) -> Result<Arc<Host>> {
         let engine = build_engine(&settings.engine)?;
+        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&settings.data_dir)?);
         let ticker = EpochTicker::start(&engine)?;
         let cache = match &settings.cache_dir {
             Some(dir) => Some(CompileCache::open(dir, &engine)?),
             None => None,
         };
         let registry = Registry::new(&engine, &settings.dir, settings.limits.clone(), cache)?;
-        registry.load_all(settings.strict)?;
-        Ok(Arc::new(Host {
+        let host = Arc::new(Host {
             engine,
             registry,
+            kv,
             _ticker: ticker,
-        }))
+        });
+        host.registry.load_all(settings.strict)?;
+        Ok(host)
     }
 }

@@ -119,6 +119,7 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         },
         limits,
         cache_dir: (!args.no_cache).then(|| server.cache_dir()),
+        data_dir: server.data_dir(),
     };
     let http = server.http();
     let watch = !args.no_watch;

@@ -46,6 +46,8 @@ pub struct Deployment {
     pub parked: BTreeMap<String, Arc<Service>>,
     /// Why each file that is not being served (in its latest version) failed.
     pub failures: BTreeMap<String, LoadFailure>,
+    /// Which service provides each interface exported to other services.
+    pub providers: BTreeMap<String, Arc<Service>>,
 }
 
 /// Owns the linker every service is checked against and the live deployment.
@@ -174,6 +176,7 @@ impl Registry {
 
         if changed {
             place_parked(&mut next);
+            next.providers = crate::link::check_imports(&next.services);
             for service in next.services.values() {
                 let was = old.services.get(service.name());
                 if was.is_none_or(|was| !Arc::ptr_eq(was, service)) {

@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::api::stdio::GuestOutput;
 use crate::component::ServiceInfo;
+use crate::host::Host;
 use crate::limits::MemoryLimiter;
 
 /// Per-instance host state, created for every request.
@@ -17,6 +18,10 @@ pub struct InstanceState {
     pub service: Arc<ServiceInfo>,
     /// Request id, so guest log lines can be tied to the request log line.
     pub request_id: Arc<str>,
+    /// The host, for calls into other services and the key-value store.
+    pub host: Arc<Host>,
+    /// Calls deep below the HTTP request: 0 for the request itself.
+    pub depth: u32,
     wasi: WasiCtx,
     table: ResourceTable,
     /// Checked by wasmtime whenever the guest grows memory or tables.
@@ -26,7 +31,12 @@ pub struct InstanceState {
 impl InstanceState {
     /// State for one request to `service`. The WASI context grants nothing:
     /// stdout and stderr go to the host log, everything else is denied.
-    pub fn new(service: Arc<ServiceInfo>, request_id: Arc<str>) -> InstanceState {
+    pub fn new(
+        service: Arc<ServiceInfo>,
+        request_id: Arc<str>,
+        host: Arc<Host>,
+        depth: u32,
+    ) -> InstanceState {
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(
                 service.name.clone(),
@@ -43,6 +53,8 @@ impl InstanceState {
         InstanceState {
             service,
             request_id,
+            host,
+            depth,
             wasi,
             table: ResourceTable::new(),
             limiter,

@@ -21,9 +21,17 @@ fn scratch_workspace(root: &Path) -> std::path::PathBuf {
     ] {
         std::fs::copy(source.join(file), workspace.join(file)).unwrap();
     }
-    let manifest = std::fs::read_to_string(source.join("Cargo.toml"))
+    let manifest: String = std::fs::read_to_string(source.join("Cargo.toml"))
         .unwrap()
-        .replace(r#"members = ["hello", "echo"]"#, r#"members = ["hello"]"#);
+        .lines()
+        .map(|line| {
+            if line.starts_with("members") {
+                "members = [\"hello\"]\n".to_string()
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
     std::fs::write(workspace.join("Cargo.toml"), manifest).unwrap();
     let wit = repo_root().join("wit");
     let code = std::fs::read_to_string(source.join("hello/src/lib.rs"))

@@ -2,7 +2,9 @@
 //! Nothing here knows about HTTP serving.
 
 pub mod config;
+pub mod kv;
 pub mod log;
+pub mod services;
 pub mod stdio;
 
 use wasmtime::component::{HasSelf, Linker};

@@ -59,7 +59,8 @@ pub fn install(from: &Path, name: &str, to: &Path) {
 /// A running `hive serve` process, killed on drop.
 pub struct Hive {
     child: Child,
-    /// This host's own compile cache, unless the test chose one.
+    /// This host's own compile cache and data folder, unless the test
+    /// chose them.
     _cache: tempfile::TempDir,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -232,7 +233,10 @@ fn spawn(
         .iter()
         .any(|arg| *arg == "--cache-dir" || *arg == "--no-cache")
     {
-        command.arg("--cache-dir").arg(cache.path());
+        command.arg("--cache-dir").arg(cache.path().join("cache"));
+    }
+    if !extra.contains(&"--data") {
+        command.arg("--data").arg(cache.path().join("data"));
     }
     let mut child = command
         .args(extra)
