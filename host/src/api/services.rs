@@ -21,11 +21,13 @@ impl Host for InstanceState {
             return Err(CallError::NotFound(format!("no service named `{service}`")));
         };
         // Fill in route and params as an HTTP request to that path would.
-        if let Some(found) = deployment.router.lookup(&req.path) {
-            if found.target.name() == callee.name() {
-                req.route = found.pattern.as_str().to_string();
-                req.params = found.params;
-            }
+        if let Some(found) = deployment
+            .router
+            .lookup(&req.path)
+            .filter(|found| found.target.name() == callee.name())
+        {
+            req.route = found.pattern.as_str().to_string();
+            req.params = found.params;
         }
         drop(deployment);
 
