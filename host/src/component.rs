@@ -22,9 +22,41 @@ use crate::link::{Interface, define_imports, service_interfaces};
 use crate::manifest::Manifest;
 use crate::router::RoutePattern;
 use crate::state::InstanceState;
+use wasmtime::component::InstancePre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// The export that makes a component a Hive service.
 pub const HANDLER_EXPORT: &str = "hive:service/handler@0.1.0";
+
+/// The export (any 0.2.x version) of a standard `wasi:http/proxy` component.
+pub const WASI_HTTP_EXPORT_PREFIX: &str = "wasi:http/incoming-handler@0.2.";
+
+/// How the host enters a component, which depends on the world it targets.
+pub enum Entry {
+    /// Hive's own `hive:service/service` world: `handler.handle(request)`.
+    Service(ServicePre<InstanceState>),
+    /// The standard `wasi:http/proxy` world: `incoming-handler.handle`,
+    /// with streaming bodies.
+    Proxy(ProxyPre<InstanceState>),
+}
+
+impl Entry {
+    /// The pre-instantiated component, whatever its world.
+    pub fn instance_pre(&self) -> &InstancePre<InstanceState> {
+        match self {
+            Entry::Service(pre) => pre.instance_pre(),
+            Entry::Proxy(pre) => pre.instance_pre(),
+        }
+    }
+
+    /// The world's name, for logs and status pages.
+    pub fn world(&self) -> &'static str {
+        match self {
+            Entry::Service(_) => "hive:service/service@0.1.0",
+            Entry::Proxy(_) => "wasi:http/proxy@0.2",
+        }
+    }
+}
 
 /// What host APIs need to know about a service while it runs.
 #[derive(Debug)]
@@ -35,6 +67,8 @@ pub struct ServiceInfo {
     pub config: BTreeMap<String, String>,
     /// Limits for each of its requests.
     pub limits: Limits,
+    /// Origins it may send HTTP requests to.
+    pub allowed_outbound: Arc<[crate::outbound::Origin]>,
 }
 
 /// A service ready to serve requests.
@@ -50,7 +84,7 @@ pub struct Service {
     /// Routes it answers.
     pub routes: Vec<RoutePattern>,
     /// Pre-instantiated component; each request instantiates from this.
-    pub pre: ServicePre<InstanceState>,
+    pub entry: Entry,
     /// One permit per instance allowed to run at once (`limits.concurrency`).
     pub slots: Arc<Semaphore>,
     /// The manifest's text, to tell a real manifest change from a touch.
@@ -147,7 +181,7 @@ pub fn load_service(
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest)?,
         None => (compile(engine, &bytes)?, CacheOutcome::Miss),
     };
-    check_world(engine, &component)?;
+    let world = check_world(engine, &component)?;
     let (imports, exports) = service_interfaces(engine, &component)?;
     let linked;
     let linker = if imports.is_empty() {
@@ -162,9 +196,20 @@ pub fn load_service(
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
         .context("it imports something this host does not provide")?;
-    let pre = ServicePre::new(pre)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("its `{HANDLER_EXPORT}` export does not match the contract"))?;
+    let entry = match world {
+        World::Service => Entry::Service(
+            ServicePre::new(pre)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!("its `{HANDLER_EXPORT}` export does not match the contract")
+                })?,
+        ),
+        World::Proxy => Entry::Proxy(
+            ProxyPre::new(pre)
+                .map_err(anyhow::Error::from)
+                .context("its wasi:http/incoming-handler export does not match wasi:http 0.2")?,
+        ),
+    };
 
     Ok(Service {
         slots: Arc::new(Semaphore::new(limits.concurrency)),
@@ -180,12 +225,13 @@ pub fn load_service(
             name,
             config: manifest.config,
             limits,
+            allowed_outbound: manifest.allowed_outbound.into(),
         }),
         wasm_path: wasm_path.to_path_buf(),
         manifest_path,
         digest,
         routes,
-        pre,
+        entry,
     })
 }
 
@@ -225,21 +271,40 @@ fn check_header(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Rejects components built for another world, listing what they export.
-fn check_world(engine: &Engine, component: &Component) -> Result<()> {
+/// The worlds a component can target.
+enum World {
+    Service,
+    Proxy,
+}
+
+/// Tells which world a component targets from its exports; rejects one that
+/// fits neither, listing what it imports and exports.
+fn check_world(engine: &Engine, component: &Component) -> Result<World> {
     let ty = component.component_type();
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
     if exports.contains(&HANDLER_EXPORT) {
-        return Ok(());
+        return Ok(World::Service);
     }
-    let found = if exports.is_empty() {
-        "nothing".to_string()
-    } else {
-        exports.join(", ")
+    if exports
+        .iter()
+        .any(|name| name.starts_with(WASI_HTTP_EXPORT_PREFIX))
+    {
+        return Ok(World::Proxy);
+    }
+    let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();
+    let list = |names: &[&str]| {
+        if names.is_empty() {
+            "nothing".to_string()
+        } else {
+            names.join(", ")
+        }
     };
     bail!(
-        "not a Hive service: it does not export `{HANDLER_EXPORT}` (it exports {found}); \
-         build it for the `hive:service/service` world in wit/"
+        "not a Hive service: it exports {} and imports {}; Hive expects an export of \
+         `{HANDLER_EXPORT}` (the hive:service/service world, see wit/) or of \
+         `wasi:http/incoming-handler@0.2.x` (the wasi:http/proxy world)",
+        list(&exports),
+        list(&imports)
     )
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
@@ -16,7 +17,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::bindings;
-use crate::component::Service;
+use crate::component::{Entry, Service};
 use crate::failure::{CalleeError, Failure, guest_backtrace, trap_message};
 use crate::host::Host;
 use crate::invoke::{self, CallFailure};
@@ -34,7 +35,19 @@ const HOST_MANAGED_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
-type HttpResponse = Response<Full<Bytes>>;
+/// Response bodies: whole for Hive services and host errors, streamed for
+/// `wasi:http` components.
+pub type HttpBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// What every request gets back.
+pub type HttpResponse = Response<HttpBody>;
+
+/// A body that is already complete.
+pub fn full_body(bytes: Bytes) -> HttpBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// Handles one request end to end and logs one line for it. Never fails:
 /// every problem becomes an HTTP error response.
@@ -88,9 +101,12 @@ async fn route_and_call(
     // Release the snapshot: the request keeps only the service it needs.
     drop(deployment);
 
-    let response = match read_request(req, &route, params, &service, request_id).await {
-        Ok(wit_request) => call_service(host, &service, wit_request, request_id).await,
-        Err(response) => *response,
+    let response = match &service.entry {
+        Entry::Proxy(_) => crate::proxy::serve(host, &service, req, request_id).await,
+        Entry::Service(_) => match read_request(req, &route, params, &service, request_id).await {
+            Ok(wit_request) => call_service(host, &service, wit_request, request_id).await,
+            Err(response) => *response,
+        },
     };
     (response, Some(service.name().to_string()), Some(route))
 }
@@ -160,7 +176,10 @@ async fn call_service(
     request_id: &Arc<str>,
 ) -> HttpResponse {
     let component = service.name();
-    let outcome = invoke::run(host, service, request_id, 0, async |store, pre| {
+    let outcome = invoke::run(host, service, request_id, 0, async |store, entry| {
+        let Entry::Service(pre) = entry else {
+            wasmtime::bail!("not a Hive service");
+        };
         let instance = pre.instantiate_async(&mut *store).await?;
         instance
             .hive_service_handler()
@@ -187,7 +206,7 @@ async fn call_service(
 
 /// Logs a failure with everything needed to debug it and builds the
 /// client's response. The request id doubles as the error id.
-fn failed(failure: &CallFailure, component: &str, request_id: &str) -> HttpResponse {
+pub(crate) fn failed(failure: &CallFailure, component: &str, request_id: &str) -> HttpResponse {
     let kind = failure.failure;
     let trap = failure.error.as_ref().map(trap_message).unwrap_or_default();
     let backtrace = failure
@@ -255,7 +274,7 @@ fn into_http(response: bindings::Response, component: &str, request_id: &str) ->
             response.status
         ));
     };
-    let mut http = Response::new(Full::new(Bytes::from(response.body)));
+    let mut http = Response::new(full_body(Bytes::from(response.body)));
     *http.status_mut() = status;
     for (name, value) in response.headers {
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {

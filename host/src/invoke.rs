@@ -8,8 +8,7 @@ use std::time::Instant;
 
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::bindings::ServicePre;
-use crate::component::Service;
+use crate::component::{Entry, Service};
 use crate::failure::{Failure, trap_message};
 use crate::host::Host;
 use crate::state::InstanceState;
@@ -57,7 +56,7 @@ pub async fn run<R>(
     service: &Arc<Service>,
     request_id: &Arc<str>,
     depth: u32,
-    call: impl AsyncFnOnce(&mut Store<InstanceState>, &ServicePre<InstanceState>) -> wasmtime::Result<R>,
+    call: impl AsyncFnOnce(&mut Store<InstanceState>, &Entry) -> wasmtime::Result<R>,
 ) -> Result<R, CallFailure> {
     if let Some(reason) = service.waiting.load_full() {
         return Err(CallFailure {
@@ -101,7 +100,7 @@ pub async fn run<R>(
     let mut cancelled = CancelGuard::new(service.name(), request_id);
     // The timer covers time the guest spends waiting in host calls (sleeping,
     // polling, calling other services), where epochs cannot reach it.
-    let result = tokio::time::timeout(limits.timeout, call(&mut store, &service.pre)).await;
+    let result = tokio::time::timeout(limits.timeout, call(&mut store, &service.entry)).await;
     cancelled.disarm();
     let memory_limit_hit = store.data().limiter.hit;
     // Return the instance's memory to the pool before freeing its slot.

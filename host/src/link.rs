@@ -155,8 +155,8 @@ async fn call_export(
     request_id: &Arc<str>,
     depth: u32,
 ) -> wasmtime::Result<Vec<Val>> {
-    let outcome = invoke::run(host, provider, request_id, depth, async |store, pre| {
-        let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+    let outcome = invoke::run(host, provider, request_id, depth, async |store, entry| {
+        let instance = entry.instance_pre().instantiate_async(&mut *store).await?;
         let missing =
             || wasmtime::format_err!("`{}` no longer exports {interface}.{func}", provider.name());
         let interface_index = instance

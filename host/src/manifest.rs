@@ -10,6 +10,9 @@
 //! timeout-ms = 2000
 //! ```
 //!
+//! and `allowed-outbound = ["http://127.0.0.1:9000"]`, the origins the
+//! service may reach with outgoing HTTP (none by default).
+//!
 //! Unknown keys are errors rather than being ignored, so a typo such as
 //! `route = [...]` is reported instead of silently falling back to defaults.
 
@@ -20,6 +23,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::limits::LimitsConfig;
+use crate::outbound::Origin;
 use crate::router::RoutePattern;
 
 /// A parsed and validated manifest.
@@ -31,6 +35,8 @@ pub struct Manifest {
     pub config: BTreeMap<String, String>,
     /// Limits that replace the host's defaults for this service.
     pub limits: LimitsConfig,
+    /// Origins the service may send HTTP requests to.
+    pub allowed_outbound: Vec<Origin>,
 }
 
 /// The manifest as written, before validation.
@@ -42,6 +48,8 @@ struct RawManifest {
     config: BTreeMap<String, toml::Value>,
     #[serde(default)]
     limits: LimitsConfig,
+    #[serde(default)]
+    allowed_outbound: Vec<String>,
 }
 
 impl Manifest {
@@ -78,10 +86,17 @@ impl Manifest {
             config.insert(key, text);
         }
 
+        let allowed_outbound = raw
+            .allowed_outbound
+            .iter()
+            .map(|origin| origin.parse::<Origin>().context("invalid allowed-outbound"))
+            .collect::<Result<Vec<_>>>()?;
+
         Ok(Manifest {
             routes,
             config,
             limits: raw.limits,
+            allowed_outbound,
         })
     }
 
@@ -181,6 +196,14 @@ mod tests {
         assert_eq!(manifest.limits.timeout_ms, Some(50));
         assert_eq!(manifest.limits.memory_mib, Some(8));
         assert!(Manifest::parse("[limits]\ntimeout = 50").is_err());
+    }
+
+    #[test]
+    fn allowed_outbound_origins_are_parsed_and_checked() {
+        let manifest = Manifest::parse(r#"allowed-outbound = ["http://127.0.0.1:9000"]"#).unwrap();
+        assert_eq!(manifest.allowed_outbound.len(), 1);
+        let err = Manifest::parse(r#"allowed-outbound = ["127.0.0.1:9000"]"#).unwrap_err();
+        assert!(format!("{err:#}").contains("allowed-outbound"), "{err:#}");
     }
 
     #[test]

@@ -3,19 +3,15 @@
 //! host's log line.
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::dispatch::{HttpResponse, full_body};
+
 /// A JSON error response: `{"error": message, "status": n, "request_id": id}`
 /// plus any extra fields given as a JSON object.
-pub fn problem(
-    status: StatusCode,
-    request_id: &str,
-    message: &str,
-    extra: Value,
-) -> Response<Full<Bytes>> {
+pub fn problem(status: StatusCode, request_id: &str, message: &str, extra: Value) -> HttpResponse {
     let mut body = json!({
         "error": message,
         "status": status.as_u16(),
@@ -24,7 +20,7 @@ pub fn problem(
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
         body.extend(extra);
     }
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut response = Response::new(full_body(Bytes::from(body.to_string())));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -290,6 +290,7 @@ fn log_serving(service: &Service, replaced: bool) {
     tracing::info!(
         component = %service.name(),
         digest = %&service.digest[..12],
+        world = %service.entry.world(),
         cache = ?service.cache,
         "{} {} serving {}",
         if replaced { "swapped in" } else { "loaded" },

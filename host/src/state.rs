@@ -7,6 +7,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::api::http::HttpState;
 use crate::api::stdio::GuestOutput;
 use crate::component::ServiceInfo;
 use crate::host::Host;
@@ -23,6 +24,7 @@ pub struct InstanceState {
     /// Calls deep below the HTTP request: 0 for the request itself.
     pub depth: u32,
     wasi: WasiCtx,
+    http: HttpState,
     table: ResourceTable,
     /// Checked by wasmtime whenever the guest grows memory or tables.
     pub limiter: MemoryLimiter,
@@ -50,15 +52,28 @@ impl InstanceState {
             ))
             .build();
         let limiter = MemoryLimiter::new(service.limits.memory_bytes);
+        let http = HttpState::new(
+            service.name.clone(),
+            request_id.clone(),
+            service.allowed_outbound.clone(),
+        );
         InstanceState {
             service,
             request_id,
             host,
             depth,
             wasi,
+            http,
             table: ResourceTable::new(),
             limiter,
         }
+    }
+}
+
+impl InstanceState {
+    /// The `wasi:http` state and the resource table, borrowed together.
+    pub(crate) fn http_parts(&mut self) -> (&mut HttpState, &mut ResourceTable) {
+        (&mut self.http, &mut self.table)
     }
 }
 

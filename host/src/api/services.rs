@@ -5,6 +5,7 @@
 
 use crate::bindings::hive::service::services::{CallError, Host};
 use crate::bindings::{Request, Response};
+use crate::component::Entry;
 use crate::failure::Failure;
 use crate::invoke;
 use crate::link::MAX_CALL_DEPTH;
@@ -33,7 +34,12 @@ impl Host for InstanceState {
 
         let (host, request_id) = (self.host.clone(), self.request_id.clone());
         let caller = self.service.name.clone();
-        let outcome = invoke::run(&host, &callee, &request_id, depth, async |store, pre| {
+        let outcome = invoke::run(&host, &callee, &request_id, depth, async |store, entry| {
+            let Entry::Service(pre) = entry else {
+                wasmtime::bail!(
+                    "it is a wasi:http component; only Hive services take calls by name"
+                );
+            };
             let instance = pre.instantiate_async(&mut *store).await?;
             instance
                 .hive_service_handler()

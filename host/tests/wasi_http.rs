@@ -1,0 +1,189 @@
+//! Standard `wasi:http/proxy` components beside Hive's own, through the same
+//! router, limits and logs; streaming bodies; outbound HTTP by allow-list.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use common::{Hive, client, demo_components, install};
+
+/// A folder with `hello` (Hive world) and `hello-http` (wasi:http world),
+/// with `manifest` as hello-http's manifest.
+fn mixed_dir(manifest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    install(demo_components(), "hello-http", dir.path());
+    std::fs::write(dir.path().join("hello-http.toml"), manifest).unwrap();
+    dir
+}
+
+const ROUTES: &str = "routes = [\"/hello-http\", \"/hello-http/...\"]\n";
+
+#[test]
+fn both_worlds_serve_side_by_side() {
+    let dir = mixed_dir(ROUTES);
+    let hive = Hive::start(dir.path(), &[]);
+    hive.wait_for_log(&["loaded hello-http.wasm", "world=wasi:http/proxy@0.2"]);
+    hive.wait_for_log(&["loaded hello.wasm", "world=hive:service/service@0.1.0"]);
+
+    let http = client();
+    let response = http.get(hive.url("/hello-http?name=ana")).send().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(response.text().unwrap(), "Hello, ana!\n");
+    assert_eq!(
+        http.get(hive.url("/hello?name=bo"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "Hello, bo!\n"
+    );
+    // The same per-request log line for both kinds.
+    hive.wait_for_log(&[
+        "request",
+        "component=hello-http",
+        "route=/hello-http",
+        "status=200",
+    ]);
+    hive.wait_for_log(&["request", "component=hello ", "status=200"]);
+}
+
+#[test]
+fn a_body_larger_than_the_components_memory_streams_through() {
+    // 16 MiB of memory, 96 MiB of body: only streaming can do this.
+    let manifest = format!(
+        "{ROUTES}[limits]\nmemory-mib = 16\nrequest-body-kib = 131072\nresponse-body-kib = 131072\n"
+    );
+    let dir = mixed_dir(&manifest);
+    let hive = Hive::start(dir.path(), &[]);
+    let body: Vec<u8> = (0..96u32 << 20).map(|i| (i % 251) as u8).collect();
+    let response = client()
+        .post(hive.url("/hello-http/echo"))
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echoed = response.bytes().unwrap();
+    assert_eq!(echoed.len(), body.len());
+    assert!(echoed == body, "the streamed body came back changed");
+}
+
+#[test]
+fn a_streamed_body_over_the_limit_is_cut_off() {
+    let dir = mixed_dir(&format!("{ROUTES}[limits]\nrequest-body-kib = 1024\n"));
+    let hive = Hive::start(dir.path(), &[]);
+    // Announced up front: refused before reading.
+    let response = client()
+        .post(hive.url("/hello-http/echo"))
+        .body(vec![0u8; 2 << 20])
+        .send();
+    if let Ok(response) = response {
+        assert_eq!(response.status(), 413);
+    }
+    // The host is fine afterwards.
+    assert_eq!(
+        client()
+            .get(hive.url("/hello-http"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// A one-route HTTP server on loopback that counts its connections.
+fn upstream() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let body = "from upstream";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (origin, hits)
+}
+
+#[test]
+fn outbound_http_is_denied_unless_the_origin_is_allowed() {
+    let (origin, hits) = upstream();
+
+    // No allowed-outbound: denied, with a clear error in the guest and a log line.
+    let dir = mixed_dir(ROUTES);
+    let hive = Hive::start(dir.path(), &[]);
+    let response = client()
+        .get(hive.url(&format!("/hello-http/fetch?url={origin}/data")))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let text = response.text().unwrap();
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+    hive.wait_for_log(&["outbound request to", "denied", "component=hello-http"]);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a denied request reached the upstream"
+    );
+    drop(hive);
+
+    // Allowed origin: the request goes through.
+    let dir = mixed_dir(&format!("{ROUTES}allowed-outbound = [\"{origin}\"]\n"));
+    let hive = Hive::start(dir.path(), &[]);
+    let response = client()
+        .get(hive.url(&format!("/hello-http/fetch?url={origin}/data")))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().unwrap(), "fetched: from upstream");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // Another port on the same host is another origin: still denied.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_origin = format!("http://{}", other.local_addr().unwrap());
+    let response = client()
+        .get(hive.url(&format!("/hello-http/fetch?url={other_origin}/")))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 502);
+}
+
+#[test]
+fn a_component_for_neither_world_is_rejected_naming_both() {
+    let dir = mixed_dir(ROUTES);
+    install(common::test_components(), "not-a-service", dir.path());
+    let hive = Hive::start(dir.path(), &[]);
+    let line = hive.wait_for_log(&["skipping not-a-service.wasm"]);
+    for expected in [
+        "exports wasi:cli/run",
+        "and imports wasi:io/poll",
+        "wasi:cli/environment",
+        "hive:service/handler@0.1.0",
+        "wasi:http/incoming-handler@0.2.x",
+    ] {
+        assert!(line.contains(expected), "{expected:?} missing from: {line}");
+    }
+}
