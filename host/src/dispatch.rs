@@ -60,7 +60,14 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
 
-    let (mut response, component, route) = route_and_call(&host, req, &request_id).await;
+    let (mut response, served_by, route) = route_and_call(&host, req, &request_id).await;
+    let elapsed = started.elapsed();
+    let (component, digest) = match &served_by {
+        Some((name, digest)) => (Some(name.as_str()), &digest[..digest.len().min(12)]),
+        None => (None, "-"),
+    };
+    host.metrics
+        .request(component, response.status().as_u16(), elapsed);
 
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -70,21 +77,23 @@ pub async fn handle(
         request_id = %request_id,
         method = %method,
         path = %path,
-        component = %component.as_deref().unwrap_or("-"),
+        component = %component.unwrap_or("-"),
+        digest = %digest,
         route = %route.as_deref().unwrap_or("-"),
         status = response.status().as_u16(),
-        duration_us = started.elapsed().as_micros() as u64,
+        duration_us = elapsed.as_micros() as u64,
         "request"
     );
     Ok(response)
 }
 
-/// Returns the response plus the component and route that handled it, if any.
+/// Returns the response, plus the component (name and digest) and the
+/// route that handled it, if any.
 async fn route_and_call(
     host: &Arc<Host>,
     req: Request<Incoming>,
     request_id: &Arc<str>,
-) -> (HttpResponse, Option<String>, Option<String>) {
+) -> (HttpResponse, Option<(String, String)>, Option<String>) {
     let deployment = host.registry.current();
     let Some(found) = deployment.router.lookup(req.uri().path()) else {
         let response = problem(
@@ -108,7 +117,8 @@ async fn route_and_call(
             Err(response) => *response,
         },
     };
-    (response, Some(service.name().to_string()), Some(route))
+    let served_by = (service.name().to_string(), service.digest.clone());
+    (response, Some(served_by), Some(route))
 }
 
 /// Reads the body (within the service's limit) and builds the WIT request.
@@ -196,18 +206,24 @@ async fn call_service(
                     error: None,
                     detail: Some(format!("{} bytes, limit {limit}", response.body.len())),
                 };
-                return failed(&failure, component, request_id);
+                return failed(host, &failure, component, request_id);
             }
-            into_http(response, component, request_id)
+            into_http(host, response, component, request_id)
         }
-        Err(failure) => failed(&failure, component, request_id),
+        Err(failure) => failed(host, &failure, component, request_id),
     }
 }
 
 /// Logs a failure with everything needed to debug it and builds the
 /// client's response. The request id doubles as the error id.
-pub(crate) fn failed(failure: &CallFailure, component: &str, request_id: &str) -> HttpResponse {
+pub(crate) fn failed(
+    host: &Host,
+    failure: &CallFailure,
+    component: &str,
+    request_id: &str,
+) -> HttpResponse {
     let kind = failure.failure;
+    host.metrics.failure(component, kind.kind());
     let trap = failure.error.as_ref().map(trap_message).unwrap_or_default();
     let backtrace = failure
         .error
@@ -246,9 +262,15 @@ pub(crate) fn failed(failure: &CallFailure, component: &str, request_id: &str) -
 }
 
 /// Converts the guest's response, rejecting values HTTP cannot carry.
-fn into_http(response: bindings::Response, component: &str, request_id: &str) -> HttpResponse {
+fn into_http(
+    host: &Host,
+    response: bindings::Response,
+    component: &str,
+    request_id: &str,
+) -> HttpResponse {
     let invalid = |reason: String| {
         let failure = Failure::InvalidResponse;
+        host.metrics.failure(component, failure.kind());
         tracing::error!(
             error_id = %request_id,
             component = %component,

@@ -10,6 +10,7 @@ use wasmtime::Engine;
 use crate::cache::CompileCache;
 use crate::engine::{EngineSettings, EpochTicker, build_engine};
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::KvStore;
 use crate::store::redb::RedbStore;
@@ -39,6 +40,8 @@ pub struct Host {
     pub registry: Registry,
     /// Every service's key-value data, namespaced by service name.
     pub kv: Arc<dyn KvStore>,
+    /// Counters and histograms served at the admin listener's `/metrics`.
+    pub metrics: Arc<Metrics>,
     _ticker: EpochTicker,
 }
 
@@ -52,11 +55,19 @@ impl Host {
             Some(dir) => Some(CompileCache::open(dir, &engine)?),
             None => None,
         };
-        let registry = Registry::new(&engine, &settings.dir, settings.limits.clone(), cache)?;
+        let metrics = Arc::new(Metrics::new());
+        let registry = Registry::new(
+            &engine,
+            &settings.dir,
+            settings.limits.clone(),
+            cache,
+            metrics.clone(),
+        )?;
         let host = Arc::new(Host {
             engine,
             registry,
             kv,
+            metrics,
             _ticker: ticker,
         });
         host.registry.load_all(settings.strict)?;

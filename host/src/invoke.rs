@@ -97,6 +97,7 @@ pub async fn run<R>(
         })
     });
 
+    let _running = host.metrics.in_flight(service.name());
     let mut cancelled = CancelGuard::new(service.name(), request_id);
     // The timer covers time the guest spends waiting in host calls (sleeping,
     // polling, calling other services), where epochs cannot reach it.

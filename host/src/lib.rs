@@ -9,10 +9,12 @@
 //! service answers, instantiates it and calls it; anything the guest asks of
 //! the host goes through [`api`].
 
+pub mod admin;
 pub mod api;
 pub mod bindings;
 pub mod builder;
 pub mod cache;
+pub mod client;
 pub mod component;
 pub mod config;
 pub mod dev;
@@ -20,16 +22,19 @@ pub mod dispatch;
 pub mod engine;
 pub mod failure;
 pub mod host;
+pub mod inspect;
 pub mod invoke;
 pub mod limits;
 pub mod link;
 pub mod logging;
 pub mod manifest;
+pub mod metrics;
 pub mod outbound;
 pub mod problem;
 pub mod proxy;
 pub mod registry;
 pub mod router;
+pub mod scaffold;
 pub mod server;
 pub mod state;
 pub mod store;

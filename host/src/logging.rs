@@ -1,16 +1,29 @@
-//! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`).
+//! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`),
+//! as human-readable lines or as JSON objects for log collectors.
 
 use std::io::IsTerminal;
 
+use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. Colours only when stderr is a terminal,
-/// so logs piped to files or collectors stay plain text.
-pub fn init() {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event (colours only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, every field a key.
+    Json,
+}
+
+/// Installs the global subscriber.
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }

@@ -1,19 +1,29 @@
-//! The `hive` command line: serve a folder of components, or build them.
+//! The `hive` command line: serve a folder of components, develop them,
+//! build them, scaffold and inspect them, and manage a running host.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use hive::admin::Admin;
+use hive::client::{AdminClient, format_table};
 use hive::config::{HostConfig, ServerConfig};
 use hive::engine::EngineSettings;
 use hive::host::{Host, HostSettings};
 use hive::limits::{Limits, LimitsConfig};
+use hive::logging::LogFormat;
 
 /// Hive runs microservices as sandboxed WebAssembly components.
+///
+/// Start with `hive serve --build` in a project made of a `components/`
+/// workspace, or `hive new <name>` to add a service.
 #[derive(Parser)]
-#[command(name = "hive", version, about, long_about = None)]
+#[command(name = "hive", version, about)]
 struct Cli {
+    /// Log as readable text or as JSON lines (RUST_LOG sets the level).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,11 +32,22 @@ struct Cli {
 enum Command {
     /// Load every .wasm in a folder and route HTTP requests to them.
     Serve(Box<ServeArgs>),
+    /// Like serve --build, and rebuild + redeploy whenever a component's
+    /// source changes: edit, save, curl.
+    Dev(Box<ServeArgs>),
     /// Build a workspace of component crates into .wasm files.
     Build(BuildArgs),
-    /// Build, serve, and rebuild and redeploy whenever a component's source
-    /// changes: edit, save, curl.
-    Dev(Box<ServeArgs>),
+    /// Create a new component crate, ready to build, in the components workspace.
+    New(NewArgs),
+    /// Show a component's world, imports and exports, and whether this host
+    /// can load it.
+    Inspect(InspectArgs),
+    /// List the components of a running host.
+    Ls(AdminArgs),
+    /// Upload a component to a running host, which deploys it live.
+    Deploy(DeployArgs),
+    /// Remove a component from a running host.
+    Rm(RemoveArgs),
 }
 
 #[derive(Args)]
@@ -40,7 +61,7 @@ struct ServeArgs {
     /// Build the component crates into the folder before serving.
     #[arg(long)]
     build: bool,
-    /// Workspace of component crates used by --build.
+    /// Workspace of component crates used by --build and dev.
     #[arg(long, default_value = "components")]
     components: PathBuf,
     /// Do not watch the folder: serve what was there at startup.
@@ -65,13 +86,65 @@ struct BuildArgs {
     out: PathBuf,
 }
 
+#[derive(Args)]
+struct NewArgs {
+    /// The service's name; it becomes the crate, the .wasm and the route.
+    name: String,
+    /// Workspace to add the crate to.
+    #[arg(long, default_value = "components")]
+    components: PathBuf,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The .wasm file to inspect.
+    file: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct AdminArgs {
+    /// The running host's admin API.
+    #[arg(long, env = "HIVE_ADMIN", default_value = "http://127.0.0.1:9080")]
+    admin: String,
+    /// Bearer token for the admin API.
+    #[arg(long, env = "HIVE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// The .wasm to deploy.
+    file: PathBuf,
+    /// Its manifest (routes, config, limits); default: <file>.toml if present.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The service name; default: the file's name without .wasm.
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args)]
+struct RemoveArgs {
+    /// The service to remove.
+    name: String,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
 fn main() -> ExitCode {
-    hive::logging::init();
     let cli = Cli::parse();
+    hive::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(*args, false),
         Command::Dev(args) => serve(*args, true),
         Command::Build(args) => build(&args.components, &args.out),
+        Command::New(args) => new(&args),
+        Command::Inspect(args) => inspect(&args.file),
+        Command::Ls(args) => list(&args),
+        Command::Deploy(args) => deploy(&args),
+        Command::Rm(args) => remove(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,6 +160,63 @@ fn build(components: &Path, out: &Path) -> Result<()> {
     for component in &built {
         tracing::info!("built {}", component.wasm.display());
     }
+    Ok(())
+}
+
+fn new(args: &NewArgs) -> Result<()> {
+    let dir = hive::scaffold::new_component(&args.components, &args.name)?;
+    println!(
+        "created {}\nnext: `hive build` (or run `hive dev`), then curl localhost:8080/{}",
+        dir.display(),
+        args.name
+    );
+    Ok(())
+}
+
+fn inspect(file: &Path) -> Result<()> {
+    let report = hive::inspect::inspect(file)?;
+    println!("{report}");
+    match report.loadable {
+        Ok(()) => Ok(()),
+        Err(_) => anyhow::bail!("{} cannot be served by this host", file.display()),
+    }
+}
+
+fn client(args: &AdminArgs) -> Result<AdminClient> {
+    AdminClient::new(&args.admin, args.token.clone())
+}
+
+fn list(args: &AdminArgs) -> Result<()> {
+    print!("{}", format_table(&client(args)?.components()?));
+    Ok(())
+}
+
+fn deploy(args: &DeployArgs) -> Result<()> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => hive::component::service_name(&args.file)?,
+    };
+    let sibling = args.file.with_extension("toml");
+    let manifest = args
+        .manifest
+        .clone()
+        .or_else(|| sibling.is_file().then_some(sibling));
+    let entry = client(&args.admin)?.deploy(&name, &args.file, manifest.as_deref())?;
+    println!(
+        "{name} is {} ({}), routes: {}",
+        entry["state"].as_str().unwrap_or("?"),
+        entry["digest"]
+            .as_str()
+            .map(|d| &d[..d.len().min(12)])
+            .unwrap_or(""),
+        entry["routes"]
+    );
+    Ok(())
+}
+
+fn remove(args: &RemoveArgs) -> Result<()> {
+    client(&args.admin)?.remove(&args.name)?;
+    println!("removed {}", args.name);
     Ok(())
 }
 
@@ -107,10 +237,8 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
     if args.build || dev {
         build(&args.components, &dir)?;
     }
-    let components = args.components.clone();
-    let out_dir = dir.clone();
     let settings = HostSettings {
-        dir,
+        dir: dir.clone(),
         strict: args.strict,
         engine: EngineSettings {
             max_instances: server
@@ -122,30 +250,38 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         data_dir: server.data_dir(),
     };
     let http = server.http();
-    let watch = !args.no_watch;
     let listen = server.listen();
+    let admin_listen = server.admin_listen();
+    let admin = Admin::new(server.admin_token()?);
+    let watch = !args.no_watch || dev;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // The admin API comes up first, so /health answers (and /ready says
+        // no) while the folder is loading.
+        let admin_listener = admin.bind(admin_listen).await?;
+        tokio::spawn(hive::admin::serve(admin_listener, admin.clone()));
+
         let host = tokio::task::spawn_blocking(move || Host::start(&settings))
             .await
             .context("loading services")??;
-        let _watcher = if watch || dev {
+        let _watcher = if watch {
             Some(hive::watcher::spawn(host.clone())?)
         } else {
             None
         };
         let _sources = if dev {
-            Some(hive::dev::spawn(&components, &out_dir)?)
+            Some(hive::dev::spawn(&args.components, &dir)?)
         } else {
             None
         };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        admin.set_host(host.clone());
         hive::server::serve(listener, host, &http, hive::server::shutdown_signal()).await
     })
 }

@@ -111,8 +111,9 @@ pub async fn serve(
         // The guest dropped the response without setting it: its task's
         // result says why (trap, timeout, ...).
         Err(_) => match task.join().await {
-            Some(Ok(Err(failure))) => failed(&failure, component, request_id),
+            Some(Ok(Err(failure))) => failed(host, &failure, component, request_id),
             Some(Ok(Ok(()))) => failed(
+                host,
                 &CallFailure {
                     failure: crate::failure::Failure::InvalidResponse,
                     error: None,

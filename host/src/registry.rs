@@ -22,6 +22,7 @@ use wasmtime::component::Linker;
 use crate::cache::CompileCache;
 use crate::component::{Service, display_name, file_digest, load_service};
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::state::InstanceState;
 
@@ -57,6 +58,7 @@ pub struct Registry {
     dir: PathBuf,
     limits: Limits,
     cache: Option<CompileCache>,
+    metrics: Arc<Metrics>,
     current: ArcSwap<Deployment>,
     /// Serializes updates; readers never take it.
     updating: Mutex<()>,
@@ -70,6 +72,7 @@ impl Registry {
         dir: &Path,
         limits: Limits,
         cache: Option<CompileCache>,
+        metrics: Arc<Metrics>,
     ) -> Result<Registry> {
         let mut linker = Linker::new(engine);
         crate::api::add_to_linker(&mut linker).context("linking host interfaces")?;
@@ -79,6 +82,7 @@ impl Registry {
             dir: dir.to_path_buf(),
             limits,
             cache,
+            metrics,
             current: ArcSwap::from_pointee(Deployment::default()),
             updating: Mutex::new(()),
         })
@@ -140,14 +144,20 @@ impl Registry {
                 continue;
             }
             changed = true;
-            match load_service(
+            let started = std::time::Instant::now();
+            let loaded = load_service(
                 &self.engine,
                 &self.linker,
                 &wasm,
                 &self.limits,
                 self.cache.as_ref(),
-            ) {
+            );
+            match loaded {
                 Ok(service) => {
+                    self.metrics.loaded(
+                        started.elapsed(),
+                        service.cache == crate::cache::CacheOutcome::Hit,
+                    );
                     next.failures.remove(name);
                     next.parked.remove(name);
                     next.parked.insert(name.clone(), Arc::new(service));
@@ -183,6 +193,7 @@ impl Registry {
                     log_serving(service, was.is_some());
                 }
             }
+            self.metrics.set_components(next.services.len());
             self.current.store(Arc::new(next));
         }
         self.current.load_full()

@@ -64,6 +64,8 @@ pub struct Hive {
     _cache: tempfile::TempDir,
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// The admin API, `http://127.0.0.1:PORT`.
+    pub admin: String,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -90,10 +92,18 @@ impl Hive {
                 logs.lock().unwrap().join("\n")
             ),
         };
+        let admin = logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|line| line.split("admin API on ").nth(1))
+            .map(address_prefix)
+            .unwrap_or_default();
         Hive {
             child,
             _cache: cache,
             base,
+            admin,
             logs,
         }
     }
@@ -101,7 +111,16 @@ impl Hive {
     /// Runs `hive serve` expecting it to exit by itself; returns its exit
     /// success and its log.
     pub fn run_to_exit(dir: &Path, extra: &[&str]) -> (bool, String) {
-        let (mut child, logs, _listening, _cache) = spawn("serve", dir, extra, &[]);
+        Hive::run_to_exit_with_env(dir, extra, &[])
+    }
+
+    /// `run_to_exit` with extra environment variables.
+    pub fn run_to_exit_with_env(
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> (bool, String) {
+        let (mut child, logs, _listening, _cache) = spawn("serve", dir, extra, env);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -115,6 +134,11 @@ impl Hive {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The full URL for `path` on the admin API.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{}", self.admin, path)
     }
 
     /// The full URL for `path`.
@@ -215,6 +239,14 @@ impl Drop for Hive {
 
 type Logs = Arc<Mutex<Vec<String>>>;
 
+/// The `[http://]host:port` at the start of `text`, which may be followed
+/// by more of a text or JSON log line.
+fn address_prefix(text: &str) -> String {
+    text.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/'))
+        .collect()
+}
+
 fn spawn(
     subcommand: &str,
     dir: &Path,
@@ -238,6 +270,9 @@ fn spawn(
     if !extra.contains(&"--data") {
         command.arg("--data").arg(cache.path().join("data"));
     }
+    if !extra.contains(&"--admin-listen") {
+        command.args(["--admin-listen", "127.0.0.1:0"]);
+    }
     let mut child = command
         .args(extra)
         .env("RUST_LOG", "info")
@@ -254,7 +289,7 @@ fn spawn(
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
+                let _ = tx.send(address_prefix(rest));
             }
             sink.lock().unwrap().push(line);
         }

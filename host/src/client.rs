@@ -1,0 +1,144 @@
+//! `hive ls`, `hive deploy` and `hive rm`: a client for a running host's
+//! admin API.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+/// Where the admin API is and how to authenticate to it.
+pub struct AdminClient {
+    base: String,
+    token: Option<String>,
+    http: Client,
+}
+
+impl AdminClient {
+    /// A client for the admin API at `base` (e.g. `http://127.0.0.1:9080`).
+    pub fn new(base: &str, token: Option<String>) -> Result<AdminClient> {
+        Ok(AdminClient {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("creating the HTTP client")?,
+        })
+    }
+
+    fn send(&self, request: RequestBuilder) -> Result<Response> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().with_context(|| {
+            format!(
+                "cannot reach the admin API at {}; is `hive serve` running (see --admin)?",
+                self.base
+            )
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body: Value = response.json().unwrap_or(Value::Null);
+        let message = body["error"].as_str().unwrap_or("no details");
+        match status.as_u16() {
+            401 => bail!("the admin API needs a token: pass --token or set HIVE_ADMIN_TOKEN"),
+            403 => bail!("the admin API rejected the token ({message})"),
+            _ => bail!("the admin API answered {status}: {message}"),
+        }
+    }
+
+    /// The components as the host reports them.
+    pub fn components(&self) -> Result<Vec<Value>> {
+        let body: Value = self
+            .send(self.http.get(format!("{}/components", self.base)))?
+            .json()
+            .context("reading the component list")?;
+        Ok(body["components"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Uploads `wasm` (and `manifest`) as `name`, then waits until the host
+    /// serves that exact file or reports why not. Returns its final entry.
+    pub fn deploy(&self, name: &str, wasm: &Path, manifest: Option<&Path>) -> Result<Value> {
+        if let Some(manifest) = manifest {
+            let text = std::fs::read(manifest)
+                .with_context(|| format!("reading {}", manifest.display()))?;
+            self.send(
+                self.http
+                    .put(format!("{}/components/{name}/manifest", self.base))
+                    .body(text),
+            )?;
+        }
+        let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let accepted: Value = self
+            .send(
+                self.http
+                    .put(format!("{}/components/{name}", self.base))
+                    .body(bytes),
+            )?
+            .json()
+            .context("reading the upload reply")?;
+        let digest = accepted["digest"].as_str().unwrap_or_default().to_string();
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let entry = self.components()?.into_iter().find(|c| c["name"] == name);
+            if let Some(entry) = entry {
+                let current = entry["digest"].as_str() == Some(digest.as_str());
+                if entry["state"] == "failed" {
+                    bail!(
+                        "{name} was uploaded but does not load: {}",
+                        entry["reason"].as_str().unwrap_or("unknown reason")
+                    );
+                }
+                if let Some(reason) = entry["update_failed"].as_str().filter(|_| !current) {
+                    bail!("{name} was uploaded but the previous version keeps serving: {reason}");
+                }
+                if current {
+                    return Ok(entry);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{name} was uploaded but the host has not loaded it after 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Removes the component `name`.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        self.send(self.http.delete(format!("{}/components/{name}", self.base)))?;
+        Ok(())
+    }
+}
+
+/// One line per component, for `hive ls`.
+pub fn format_table(components: &[Value]) -> String {
+    let mut out = format!(
+        "{:<20} {:<8} {:<28} {:<12} {}\n",
+        "NAME", "STATE", "WORLD", "DIGEST", "ROUTES"
+    );
+    for c in components {
+        let routes: Vec<&str> = c["routes"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let digest = c["digest"].as_str().unwrap_or("");
+        out.push_str(&format!(
+            "{:<20} {:<8} {:<28} {:<12} {}\n",
+            c["name"].as_str().unwrap_or("?"),
+            c["state"].as_str().unwrap_or("?"),
+            c["world"].as_str().unwrap_or("-"),
+            &digest[..digest.len().min(12)],
+            routes.join(" ")
+        ));
+        if let Some(reason) = c["reason"].as_str() {
+            out.push_str(&format!("{:<20} reason: {reason}\n", ""));
+        }
+    }
+    out
+}

@@ -1,0 +1,236 @@
+//! Prometheus metrics for the host and each component, served as text by
+//! the admin listener at `/metrics`.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Label for a request's component, or `-` when no route matched.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ComponentLabel {
+    /// The component's name.
+    pub component: String,
+}
+
+/// Labels for a finished request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// The component's name, or `-`.
+    pub component: String,
+    /// The HTTP status sent.
+    pub status: u16,
+}
+
+/// Labels for a failed call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// The component's name.
+    pub component: String,
+    /// The failure kind, as in the JSON error bodies (`trap`, `timeout`, ...).
+    pub kind: String,
+}
+
+type LatencyFamily = Family<ComponentLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 50 us to ~13 s: covers a cached hello and a request at its time limit.
+    Histogram::new(exponential_buckets(0.00005, 2.0, 19))
+}
+
+/// Every metric the host keeps.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<StatusLabels, Counter>,
+    latency: LatencyFamily,
+    failures: Family<FailureLabels, Counter>,
+    in_flight: Family<ComponentLabel, Gauge>,
+    components: Gauge,
+    compile_seconds: Counter<f64, AtomicU64>,
+    loads: Counter,
+    cache_hits: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("hive");
+        let requests = Family::<StatusLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "HTTP requests answered, by component and status",
+            requests.clone(),
+        );
+        let latency = LatencyFamily::new_with_constructor(latency_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head, by component",
+            latency.clone(),
+        );
+        let failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "failures",
+            "Calls that failed (traps, timeouts, rejections ...), by component and kind",
+            failures.clone(),
+        );
+        let in_flight = Family::<ComponentLabel, Gauge>::default();
+        registry.register(
+            "instances_in_flight",
+            "Instances running right now, by component",
+            in_flight.clone(),
+        );
+        let components = Gauge::default();
+        registry.register(
+            "components_loaded",
+            "Components being served",
+            components.clone(),
+        );
+        let compile_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "compile_seconds",
+            "Time spent loading components (compiling or reading the cache)",
+            compile_seconds.clone(),
+        );
+        let loads = Counter::default();
+        registry.register("component_loads", "Component files loaded", loads.clone());
+        let cache_hits = Counter::default();
+        registry.register(
+            "compile_cache_hits",
+            "Component loads served from the compile cache",
+            cache_hits.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            failures,
+            in_flight,
+            components,
+            compile_seconds,
+            loads,
+            cache_hits,
+        }
+    }
+
+    /// Records one answered request.
+    pub fn request(&self, component: Option<&str>, status: u16, elapsed: Duration) {
+        let component = component.unwrap_or("-").to_string();
+        self.latency
+            .get_or_create(&ComponentLabel {
+                component: component.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.requests
+            .get_or_create(&StatusLabels { component, status })
+            .inc();
+    }
+
+    /// Records one failed call of `kind`.
+    pub fn failure(&self, component: &str, kind: &str) {
+        self.failures
+            .get_or_create(&FailureLabels {
+                component: component.to_string(),
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an instance of `component` as running until the guard drops.
+    pub fn in_flight(&self, component: &str) -> InFlight {
+        let gauge = self
+            .in_flight
+            .get_or_create(&ComponentLabel {
+                component: component.to_string(),
+            })
+            .clone();
+        gauge.inc();
+        InFlight(gauge)
+    }
+
+    /// Records a component load and how long it took.
+    pub fn loaded(&self, elapsed: Duration, from_cache: bool) {
+        self.loads.inc();
+        self.compile_seconds.inc_by(elapsed.as_secs_f64());
+        if from_cache {
+            self.cache_hits.inc();
+        }
+    }
+
+    /// Sets the number of components being served.
+    pub fn set_components(&self, count: usize) {
+        self.components.set(count as i64);
+    }
+
+    /// All metrics in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Decrements the in-flight gauge when the instance is gone.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_values_appear_in_the_text() {
+        let metrics = Metrics::new();
+        metrics.request(Some("hello"), 200, Duration::from_millis(2));
+        metrics.request(None, 404, Duration::from_micros(80));
+        metrics.failure("hostile", "timeout");
+        metrics.loaded(Duration::from_millis(30), true);
+        metrics.set_components(3);
+        let guard = metrics.in_flight("hello");
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"hive_requests_total{component="hello",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hive_requests_total{component="-",status="404"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hive_failures_total{component="hostile",kind="timeout"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hive_instances_in_flight{component="hello"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("hive_components_loaded 3"), "{text}");
+        assert!(text.contains("hive_compile_cache_hits_total 1"), "{text}");
+        assert!(
+            text.contains("hive_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        drop(guard);
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"hive_instances_in_flight{component="hello"} 0"#)
+        );
+    }
+}
