@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use http_body_util::{BodyExt, Empty};
 use hive::component::Entry;
 use hive::convert::{to_http_response, to_wit_request};
 use hive::engine::EngineSettings;
 use hive::host::{Host, HostSettings};
 use hive::limits::Limits;
 use hive::router::Router;
+use http_body_util::{BodyExt, Empty};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -64,28 +64,29 @@ fn instantiate_and_handle(c: &mut Criterion) {
                 params: vec![],
                 body: vec![],
             };
-            let response = hive::invoke::run(&host, &hello, &request_id, 0, async |store, entry| {
-                let Entry::Service(pre) = entry else {
-                    wasmtime::bail!("hello is a Hive service");
-                };
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .hive_service_handler()
-                    .call_handle(&mut *store, &request)
-                    .await
-            })
-            .await
-            .expect("hello answered");
+            let response =
+                hive::invoke::run(&host, &hello, &request_id, 0, async |store, entry| {
+                    let Entry::Service(pre) = entry else {
+                        wasmtime::bail!("hello is a Hive service");
+                    };
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .hive_service_handler()
+                        .call_handle(&mut *store, &request)
+                        .await
+                })
+                .await
+                .expect("hello answered");
             assert_eq!(response.body, b"Hello, world!\n");
         })
     });
     group.bench_function("wasi_http_hello", |b| {
         b.to_async(&runtime).iter(|| async {
             let (sender, receiver) = tokio::sync::oneshot::channel();
-            let request = http::Request::get("/hello-http")
+            let request = http::Request::get("http://localhost/hello-http")
                 .body(
                     Empty::<Bytes>::new()
-                        .map_err(|never| match never {})
+                        .map_err(|never| -> wasmtime_wasi_http::Error { match never {} })
                         .boxed_unsync(),
                 )
                 .unwrap();
@@ -117,7 +118,9 @@ fn instantiate_and_handle(c: &mut Criterion) {
 fn routing(c: &mut Criterion) {
     let mut router = Router::new();
     for i in 0..334 {
-        router.insert(format!("/svc{i}").parse().unwrap(), i).unwrap();
+        router
+            .insert(format!("/svc{i}").parse().unwrap(), i)
+            .unwrap();
         router
             .insert(format!("/svc{i}/...").parse().unwrap(), i)
             .unwrap();

@@ -17,8 +17,8 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::bindings;
-use crate::convert;
 use crate::component::{Entry, Service};
+use crate::convert;
 use crate::failure::{CalleeError, Failure, guest_backtrace, trap_message};
 use crate::host::Host;
 use crate::invoke::{self, CallFailure};

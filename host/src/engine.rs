@@ -53,6 +53,10 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
+        // Hive serves WASI 0.2 components; the component-model async
+        // machinery (WASI 0.3) is not used, and setting it up and tearing it
+        // down in every store measurably slowed every request.
+        .concurrency_support(false)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
         .map_err(anyhow::Error::from)

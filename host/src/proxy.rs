@@ -28,6 +28,15 @@ pub async fn serve(
     req: Request<Incoming>,
     request_id: &Arc<str>,
 ) -> HttpResponse {
+    if req.uri().authority().is_none() && !req.headers().contains_key(hyper::header::HOST) {
+        // wasi:http requires an authority; HTTP/1.1 clients always send Host.
+        return problem(
+            StatusCode::BAD_REQUEST,
+            request_id,
+            "the request has no Host header",
+            json!({}),
+        );
+    }
     let limits = &service.info.limits;
     let limit = limits.request_body_bytes;
     if req.body().size_hint().lower() > limit as u64 {
