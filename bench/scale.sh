@@ -37,15 +37,16 @@ say "building"
 cargo build --release -q -p hive
 target/release/hive build --components components --out "$WORK/built" 2>/dev/null
 
-# Starts hive on $1 (services) with cache $2; sets HIVE_PID, PORT and prints
-# the seconds until it listened.
+# Starts hive on $1 (services) with cache $2; sets HIVE_PID, PORT and
+# STARTUP (seconds from spawn until it listened). Not run in a subshell, so
+# the variables reach the caller.
 start_hive() {
     local dir="$1" cache="$2" log="$WORK/hive.log"
     : >"$log"
     local started; started=$(date +%s.%N)
     RUST_LOG=warn,hive::server=info timeout -k 5 900 target/release/hive serve \
         --dir "$dir" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --no-watch \
-        --cache-dir "$cache" --data "$WORK/data" 2>"$log" &
+        --cache-dir "$cache" --data "$WORK/data" >/dev/null 2>"$log" &
     HIVE_PID=$!
     until grep -q "listening on http://" "$log"; do
         kill -0 "$HIVE_PID" 2>/dev/null || { cat "$log" >&2; exit 1; }
@@ -53,7 +54,7 @@ start_hive() {
     done
     local ended; ended=$(date +%s.%N)
     PORT=$(grep -o "listening on http://127.0.0.1:[0-9]*" "$log" | grep -o "[0-9]*$")
-    python3 -c "print(round($ended - $started, 3))"
+    STARTUP=$(python3 -c "print(round($ended - $started, 3))")
 }
 
 stop_hive() {
@@ -62,7 +63,11 @@ stop_hive() {
     HIVE_PID=""
 }
 
-rss_mib() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# RSS of the hive process itself ($1 is the `timeout` wrapping it).
+rss_mib() {
+    local pid; pid=$(pgrep -P "$1" | head -1)
+    awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/${pid:-$1}/status"
+}
 
 {
     echo "# Hive at scale"
@@ -91,8 +96,8 @@ for i in range(count):
     open(f"{out}/svc{i}.wasm", "wb").write(base + bytes([0, len(content)]) + content)
 PY
     cache="$WORK/cache-$n"
-    cold=$(start_hive "$dir" "$cache"); stop_hive
-    warm=$(start_hive "$dir" "$cache")
+    start_hive "$dir" "$cache"; cold=$STARTUP; stop_hive
+    start_hive "$dir" "$cache"; warm=$STARTUP
     sleep 1
     rss=$(rss_mib "$HIVE_PID")
     curl -fsS "http://127.0.0.1:$PORT/svc$((n - 1))?name=x" | grep -q "Hello, x!" || { echo "svc$((n - 1)) did not answer" >&2; exit 1; }
