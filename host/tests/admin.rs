@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Hive, client, demo_components, install, repo_root, test_components};
+use common::{
+    Hive, client, demo_components, install, repo_root, scratch_workspace, test_components,
+};
 use serde_json::Value;
 
 fn demo_dir() -> tempfile::TempDir {
@@ -410,27 +412,7 @@ fn inspect_reports_world_imports_exports_and_loadability() {
 #[test]
 fn new_creates_a_component_that_builds_and_loads() {
     let root = tempfile::tempdir().unwrap();
-    let workspace = root.path().join("components");
-    std::fs::create_dir_all(workspace.join(".cargo")).unwrap();
-    let source = repo_root().join("components");
-    std::fs::copy(
-        source.join(".cargo/config.toml"),
-        workspace.join(".cargo/config.toml"),
-    )
-    .unwrap();
-    std::fs::copy(source.join("Cargo.lock"), workspace.join("Cargo.lock")).unwrap();
-    let manifest: String = std::fs::read_to_string(source.join("Cargo.toml"))
-        .unwrap()
-        .lines()
-        .map(|line| {
-            if line.starts_with("members") {
-                "members = []\n".to_string()
-            } else {
-                format!("{line}\n")
-            }
-        })
-        .collect();
-    std::fs::write(workspace.join("Cargo.toml"), manifest).unwrap();
+    let workspace = scratch_workspace(root.path(), "[]");
     // The template finds the contract at ../wit, as in this repository.
     copy_dir(&repo_root().join("wit"), &root.path().join("wit"));
 

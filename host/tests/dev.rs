@@ -5,34 +5,16 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Hive, client, repo_root};
+use common::{Hive, client, repo_root, scratch_workspace};
 
 /// Copies the `hello` crate into a workspace of its own under `root`.
-fn scratch_workspace(root: &Path) -> std::path::PathBuf {
+fn scratch_hello(root: &Path) -> std::path::PathBuf {
     let source = repo_root().join("components");
-    let workspace = root.join("components");
+    let workspace = scratch_workspace(root, r#"["hello"]"#);
     std::fs::create_dir_all(workspace.join("hello/src")).unwrap();
-    std::fs::create_dir_all(workspace.join(".cargo")).unwrap();
-    for file in [
-        "Cargo.lock",
-        ".cargo/config.toml",
-        "hello/Cargo.toml",
-        "hello/service.toml",
-    ] {
+    for file in ["hello/Cargo.toml", "hello/service.toml"] {
         std::fs::copy(source.join(file), workspace.join(file)).unwrap();
     }
-    let manifest: String = std::fs::read_to_string(source.join("Cargo.toml"))
-        .unwrap()
-        .lines()
-        .map(|line| {
-            if line.starts_with("members") {
-                "members = [\"hello\"]\n".to_string()
-            } else {
-                format!("{line}\n")
-            }
-        })
-        .collect();
-    std::fs::write(workspace.join("Cargo.toml"), manifest).unwrap();
     let wit = repo_root().join("wit");
     let code = std::fs::read_to_string(source.join("hello/src/lib.rs"))
         .unwrap()
@@ -44,7 +26,7 @@ fn scratch_workspace(root: &Path) -> std::path::PathBuf {
 #[test]
 fn saving_a_source_file_redeploys_the_component() {
     let root = tempfile::tempdir().unwrap();
-    let workspace = scratch_workspace(root.path());
+    let workspace = scratch_hello(root.path());
     let deploy = root.path().join("deploy");
     // A build folder of this test's own, kept between runs so dependencies
     // compile once. (Sharing the demos' folder would overwrite their

@@ -305,6 +305,31 @@ pub fn deploy_atomically(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::rename(&temporary, dir.join(name)).unwrap();
 }
 
+/// An empty components workspace under `root/components`, set up like the
+/// repository's (same workspace settings, lock file and wasm target) but
+/// with `members` as its only members. Returns its folder.
+pub fn scratch_workspace(root: &Path, members: &str) -> PathBuf {
+    let source = repo_root().join("components");
+    let workspace = root.join("components");
+    std::fs::create_dir_all(workspace.join(".cargo")).unwrap();
+    for file in ["Cargo.lock", ".cargo/config.toml"] {
+        std::fs::copy(source.join(file), workspace.join(file)).unwrap();
+    }
+    let manifest: String = std::fs::read_to_string(source.join("Cargo.toml"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            if line.starts_with("members") {
+                format!("members = {members}\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    std::fs::write(workspace.join("Cargo.toml"), manifest).unwrap();
+    workspace
+}
+
 /// A blocking HTTP client with a timeout, so a hung host fails the test.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
