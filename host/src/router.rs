@@ -8,6 +8,7 @@
 //! `...`. Two patterns that would match exactly the same paths conflict.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -88,34 +89,46 @@ impl RoutePattern {
         &self.raw
     }
 
-    /// Matches split path segments, returning the captured parameters.
-    fn matches(&self, path: &[&str]) -> Option<Vec<(String, String)>> {
+    /// Whether the pattern matches the split path segments. Allocates
+    /// nothing: parameters are decoded only for the route that wins.
+    fn matches(&self, path: &[&str]) -> bool {
         let fits = if self.prefix {
             path.len() > self.segments.len()
         } else {
             path.len() == self.segments.len()
         };
-        if !fits {
-            return None;
+        fits && self
+            .segments
+            .iter()
+            .zip(path)
+            .all(|(segment, actual)| match segment {
+                Segment::Literal(text) => text == actual,
+                Segment::Param(_) => !actual.is_empty(),
+            })
+    }
+
+    /// The `(name, value)` pairs for a path this pattern matches.
+    fn params(&self, path: &[&str]) -> Vec<(String, String)> {
+        self.segments
+            .iter()
+            .zip(path)
+            .filter_map(|(segment, actual)| match segment {
+                Segment::Param(name) => Some((
+                    name.clone(),
+                    percent_decode_str(actual).decode_utf8_lossy().into_owned(),
+                )),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+
+    /// The first segment when it is a literal: the key the router indexes
+    /// routes by.
+    fn first_literal(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Literal(text)) => Some(text),
+            _ => None,
         }
-        let mut params = Vec::new();
-        for (segment, actual) in self.segments.iter().zip(path) {
-            match segment {
-                Segment::Literal(text) => {
-                    if text != actual {
-                        return None;
-                    }
-                }
-                Segment::Param(name) => {
-                    if actual.is_empty() {
-                        return None;
-                    }
-                    let value = percent_decode_str(actual).decode_utf8_lossy().into_owned();
-                    params.push((name.clone(), value));
-                }
-            }
-        }
-        Some(params)
     }
 
     /// Rank of each position: literal 3, parameter 2, trailing `...` 1.
@@ -174,14 +187,26 @@ pub struct Conflict<'a, T> {
 }
 
 /// A set of routes, each pointing at a target of type `T`.
+///
+/// Routes are indexed by their first segment when it is a literal, so a
+/// lookup only tries the routes that could match that segment plus those
+/// starting with a parameter or `...`.
 #[derive(Debug, Clone)]
 pub struct Router<T> {
     routes: Vec<(RoutePattern, T)>,
+    /// Indexes into `routes`, by literal first segment.
+    by_first: HashMap<String, Vec<usize>>,
+    /// Indexes of routes whose first segment is not a literal.
+    unindexed: Vec<usize>,
 }
 
 impl<T> Default for Router<T> {
     fn default() -> Self {
-        Router { routes: Vec::new() }
+        Router {
+            routes: Vec::new(),
+            by_first: HashMap::new(),
+            unindexed: Vec::new(),
+        }
     }
 }
 
@@ -212,6 +237,11 @@ impl<T> Router<T> {
             let (pattern, owner) = &self.routes[index];
             return Err(Conflict { owner, pattern });
         }
+        let index = self.routes.len();
+        match pattern.first_literal() {
+            Some(first) => self.by_first.entry(first.to_string()).or_default().push(index),
+            None => self.unindexed.push(index),
+        }
         self.routes.push((pattern, target));
         Ok(())
     }
@@ -219,23 +249,25 @@ impl<T> Router<T> {
     /// The most specific route matching `path`.
     pub fn lookup(&self, path: &str) -> Option<RouteMatch<'_, T>> {
         let segments = split_path(path);
-        let mut best: Option<RouteMatch<'_, T>> = None;
-        for (pattern, target) in &self.routes {
-            let Some(params) = pattern.matches(&segments) else {
-                continue;
-            };
-            if best
-                .as_ref()
-                .is_none_or(|current| pattern.more_specific_than(current.pattern))
+        let indexed = segments
+            .first()
+            .and_then(|first| self.by_first.get(*first))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut best: Option<&(RoutePattern, T)> = None;
+        for &index in indexed.iter().chain(&self.unindexed) {
+            let candidate = &self.routes[index];
+            if candidate.0.matches(&segments)
+                && best.is_none_or(|current| candidate.0.more_specific_than(&current.0))
             {
-                best = Some(RouteMatch {
-                    target,
-                    pattern,
-                    params,
-                });
+                best = Some(candidate);
             }
         }
-        best
+        best.map(|(pattern, target)| RouteMatch {
+            target,
+            pattern,
+            params: pattern.params(&segments),
+        })
     }
 
     /// Every route with its target, in insertion order.
