@@ -97,6 +97,8 @@ pub struct Service {
     pub exports: Vec<Interface>,
     /// When this version was loaded.
     pub loaded_at: std::time::SystemTime,
+    /// Instances kept for reuse (only with `instance-reuse` above 1).
+    pub idle: std::sync::Mutex<Vec<crate::invoke::WarmInstance>>,
     /// Why it cannot be served right now (an import has no provider), or
     /// `None` when it can. Updated whenever the set of services changes.
     pub waiting: ArcSwapOption<String>,
@@ -223,6 +225,7 @@ pub fn load_service(
         manifest_text,
         cache,
         loaded_at: std::time::SystemTime::now(),
+        idle: std::sync::Mutex::new(Vec::new()),
         // Linked against providers by the registry once it is placed.
         waiting: ArcSwapOption::new(
             (!imports.is_empty()).then(|| Arc::new("not linked yet".to_string())),

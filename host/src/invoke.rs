@@ -3,11 +3,13 @@
 //! by epoch interruption (guest code) and a timer (host calls). Used for
 //! HTTP requests, generic `services.call`s and typed calls alike.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
+use crate::bindings;
 use crate::component::{Entry, Service};
 use crate::failure::{Failure, trap_message};
 use crate::host::Host;
@@ -65,37 +67,9 @@ pub async fn run<R>(
         });
     }
     let limits = &service.info.limits;
-
-    // Wait briefly for a slot; a service at its limit sheds load rather than
-    // queueing without bound.
-    let permit =
-        match tokio::time::timeout(limits.queue_timeout, service.slots.clone().acquire_owned())
-            .await
-        {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(CallFailure::new(Failure::Overloaded)),
-        };
-
-    let state = InstanceState::new(
-        service.info.clone(),
-        request_id.clone(),
-        host.clone(),
-        depth,
-    );
-    let mut store = Store::new(&host.engine, state);
-    store.limiter(|state| &mut state.limiter);
-    // On every epoch tick the guest yields to Tokio, so it shares its worker
-    // thread; once past the deadline it is interrupted with a trap, which
-    // carries the guest's backtrace into the log.
-    let deadline = Instant::now() + limits.timeout;
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        Ok(if Instant::now() >= deadline {
-            UpdateDeadline::Interrupt
-        } else {
-            UpdateDeadline::Yield(1)
-        })
-    });
+    let permit = acquire_slot(service).await?;
+    let mut store = new_store(host, service, request_id, depth);
+    arm_deadline(&mut store, limits.timeout);
 
     let _running = host.metrics.in_flight(service.name());
     let mut cancelled = CancelGuard::new(service.name(), request_id);
@@ -107,7 +81,135 @@ pub async fn run<R>(
     // Return the instance's memory to the pool before freeing its slot.
     drop(store);
     drop(permit);
+    outcome(result, memory_limit_hit)
+}
 
+/// An instance kept between requests, for services that opt into reuse.
+pub struct WarmInstance {
+    store: Store<InstanceState>,
+    instance: bindings::Service,
+    uses: u32,
+}
+
+/// Serves one Hive-world request on an instance kept from an earlier
+/// request when there is one (a service with `instance-reuse` above 1).
+/// The instance goes back for the next request unless it failed in any
+/// way, hit its memory limit, or has served `instance-reuse` requests.
+pub async fn handle_reusing(
+    host: &Arc<Host>,
+    service: &Arc<Service>,
+    request_id: &Arc<str>,
+    request: &bindings::Request,
+) -> Result<bindings::Response, CallFailure> {
+    if let Some(reason) = service.waiting.load_full() {
+        return Err(CallFailure {
+            detail: Some(reason.to_string()),
+            ..CallFailure::new(Failure::Waiting)
+        });
+    }
+    let Entry::Service(pre) = &service.entry else {
+        return Err(CallFailure {
+            detail: Some("only Hive-world services reuse instances".into()),
+            ..CallFailure::new(Failure::InvalidResponse)
+        });
+    };
+    let limits = &service.info.limits;
+    let permit = acquire_slot(service).await?;
+    let warm = service
+        .idle
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let (mut store, instance, uses) = match warm {
+        Some(warm) => (warm.store, Some(warm.instance), warm.uses),
+        None => (new_store(host, service, request_id, 0), None, 0),
+    };
+    store.data_mut().begin_request(request_id.clone());
+    arm_deadline(&mut store, limits.timeout);
+
+    let _running = host.metrics.in_flight(service.name());
+    let mut cancelled = CancelGuard::new(service.name(), request_id);
+    let call = async {
+        let instance = match instance {
+            Some(instance) => instance,
+            None => pre.instantiate_async(&mut store).await?,
+        };
+        let response = instance
+            .hive_service_handler()
+            .call_handle(&mut store, request)
+            .await?;
+        Ok((instance, response))
+    };
+    let result = tokio::time::timeout(limits.timeout, call).await;
+    cancelled.disarm();
+    let memory_limit_hit = store.data().limiter.hit;
+    let (instance, response) = match outcome(result, memory_limit_hit) {
+        Ok(done) => done,
+        // A failed instance is never reused: its state is suspect.
+        Err(failure) => return Err(failure),
+    };
+    if uses + 1 < limits.instance_reuse {
+        let warm = WarmInstance {
+            store,
+            instance,
+            uses: uses + 1,
+        };
+        service
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(warm);
+    }
+    drop(permit);
+    Ok(response)
+}
+
+/// Waits briefly for one of the service's concurrency slots; a service at
+/// its limit sheds load rather than queueing without bound.
+async fn acquire_slot(service: &Service) -> Result<OwnedSemaphorePermit, CallFailure> {
+    let wait = service.info.limits.queue_timeout;
+    match tokio::time::timeout(wait, service.slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(CallFailure::new(Failure::Overloaded)),
+    }
+}
+
+fn new_store(
+    host: &Arc<Host>,
+    service: &Service,
+    request_id: &Arc<str>,
+    depth: u32,
+) -> Store<InstanceState> {
+    let state = InstanceState::new(
+        service.info.clone(),
+        request_id.clone(),
+        host.clone(),
+        depth,
+    );
+    let mut store = Store::new(&host.engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store
+}
+
+/// On every epoch tick the guest yields to Tokio, so it shares its worker
+/// thread; once past the deadline it is interrupted with a trap, which
+/// carries the guest's backtrace into the log.
+fn arm_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+}
+
+fn outcome<R>(
+    result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    memory_limit_hit: bool,
+) -> Result<R, CallFailure> {
     match result {
         Ok(Ok(value)) => Ok(value),
         Err(_elapsed) => Err(CallFailure::new(Failure::Timeout)),

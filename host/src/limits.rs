@@ -26,6 +26,10 @@ pub struct Limits {
     pub request_body_bytes: usize,
     /// Largest response body a service may return; larger ones become 500.
     pub response_body_bytes: usize,
+    /// Requests one instance may serve before it is discarded. 1 (the
+    /// default) is a fresh instance per request; more is an opt-in that
+    /// trades isolation between requests for speed.
+    pub instance_reuse: u32,
 }
 
 impl Default for Limits {
@@ -37,6 +41,7 @@ impl Default for Limits {
             queue_timeout: Duration::from_millis(1000),
             request_body_bytes: 16 * MIB,
             response_body_bytes: 16 * MIB,
+            instance_reuse: 1,
         }
     }
 }
@@ -66,6 +71,9 @@ pub struct LimitsConfig {
     /// Largest response body a service may return, in KiB; larger becomes 500 [default: 16384]
     #[arg(long)]
     pub response_body_kib: Option<usize>,
+    /// Requests one instance may serve (Hive-world HTTP requests only); 1 = a fresh instance every time [default: 1]
+    #[arg(long)]
+    pub instance_reuse: Option<u32>,
 }
 
 impl LimitsConfig {
@@ -84,6 +92,7 @@ impl LimitsConfig {
             response_body_bytes: self
                 .response_body_kib
                 .map_or(base.response_body_bytes, |kib| kib * 1024),
+            instance_reuse: self.instance_reuse.unwrap_or(base.instance_reuse),
         };
         limits.validate()?;
         Ok(limits)
@@ -98,6 +107,7 @@ impl LimitsConfig {
             queue_timeout_ms: overrides.queue_timeout_ms.or(self.queue_timeout_ms),
             request_body_kib: overrides.request_body_kib.or(self.request_body_kib),
             response_body_kib: overrides.response_body_kib.or(self.response_body_kib),
+            instance_reuse: overrides.instance_reuse.or(self.instance_reuse),
         }
     }
 }
@@ -113,6 +123,9 @@ impl Limits {
         }
         if self.concurrency == 0 {
             anyhow::bail!("concurrency must be at least 1");
+        }
+        if self.instance_reuse == 0 {
+            anyhow::bail!("instance-reuse must be at least 1 (1 = a fresh instance per request)");
         }
         Ok(())
     }
@@ -205,6 +218,7 @@ mod tests {
             "memory-mib = 5000",
             "timeout-ms = 0",
             "concurrency = 0",
+            "instance-reuse = 0",
         ] {
             let config: LimitsConfig = toml::from_str(bad).unwrap();
             assert!(config.apply(&Limits::default()).is_err(), "{bad}");

@@ -239,7 +239,11 @@ impl<T> Router<T> {
         }
         let index = self.routes.len();
         match pattern.first_literal() {
-            Some(first) => self.by_first.entry(first.to_string()).or_default().push(index),
+            Some(first) => self
+                .by_first
+                .entry(first.to_string())
+                .or_default()
+                .push(index),
             None => self.unindexed.push(index),
         }
         self.routes.push((pattern, target));

@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::api::http::HttpState;
-use crate::api::stdio::GuestOutput;
+use crate::api::stdio::{GuestOutput, RequestId};
 use crate::component::ServiceInfo;
 use crate::host::Host;
 use crate::limits::MemoryLimiter;
@@ -19,6 +19,8 @@ pub struct InstanceState {
     pub service: Arc<ServiceInfo>,
     /// Request id, so guest log lines can be tied to the request log line.
     pub request_id: Arc<str>,
+    /// The same id as seen by the instance's stdout and stderr.
+    output_request_id: RequestId,
     /// The host, for calls into other services and the key-value store.
     pub host: Arc<Host>,
     /// Calls deep below the HTTP request: 0 for the request itself.
@@ -39,15 +41,17 @@ impl InstanceState {
         host: Arc<Host>,
         depth: u32,
     ) -> InstanceState {
+        let output_request_id: RequestId =
+            Arc::new(arc_swap::ArcSwap::from_pointee(request_id.to_string()));
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(
                 service.name.clone(),
-                request_id.clone(),
+                output_request_id.clone(),
                 "stdout",
             ))
             .stderr(GuestOutput::new(
                 service.name.clone(),
-                request_id.clone(),
+                output_request_id.clone(),
                 "stderr",
             ))
             .build();
@@ -60,6 +64,7 @@ impl InstanceState {
         InstanceState {
             service,
             request_id,
+            output_request_id,
             host,
             depth,
             wasi,
@@ -71,6 +76,13 @@ impl InstanceState {
 }
 
 impl InstanceState {
+    /// Prepares a reused instance for its next request.
+    pub fn begin_request(&mut self, request_id: Arc<str>) {
+        self.output_request_id
+            .store(Arc::new(request_id.to_string()));
+        self.request_id = request_id;
+    }
+
     /// The `wasi:http` state and the resource table, borrowed together.
     pub(crate) fn http_parts(&mut self) -> (&mut HttpState, &mut ResourceTable) {
         (&mut self.http, &mut self.table)

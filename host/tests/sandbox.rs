@@ -369,3 +369,39 @@ fn steady_load_survives_a_hostile_storm_and_memory_returns() {
     );
     assert_eq!(get(&hive, "/hostile/ok").0, 200);
 }
+
+#[test]
+fn instances_are_fresh_per_request_unless_the_manifest_opts_into_reuse() {
+    let fresh = hostile_dir(None);
+    let hive = Hive::start(fresh.path(), &[]);
+    let http = client();
+    let count = |hive: &Hive| {
+        http.get(hive.url("/hostile/count"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(count(&hive), "1", "state leaked between fresh instances");
+    }
+    drop(hive);
+
+    let reused = hostile_dir(Some("[limits]\ninstance-reuse = 3\ntimeout-ms = 500"));
+    let hive = Hive::start(reused.path(), &[]);
+    let served: Vec<String> = (0..7).map(|_| count(&hive)).collect();
+    assert_eq!(served, ["1", "2", "3", "1", "2", "3", "1"]);
+    // A failed instance is never reused.
+    assert_eq!(
+        http.get(hive.url("/hostile/panic"))
+            .send()
+            .unwrap()
+            .status(),
+        500
+    );
+    assert_eq!(count(&hive), "1");
+    // Reused instances still get their deadline every request.
+    let (status, _, body) = get(&hive, "/hostile/sleep?ms=60000");
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(count(&hive), "1");
+}

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -21,6 +22,10 @@ pub const OUTPUT_BUDGET_BYTES: usize = 64 * 1024;
 /// Longest single log line; a longer run without a newline is split.
 const MAX_LINE_BYTES: usize = 4 * 1024;
 
+/// The id of the request an instance is serving; swapped when a reused
+/// instance takes its next request, so its output is tagged correctly.
+pub type RequestId = Arc<ArcSwap<String>>;
+
 /// A stdout or stderr sink for one instance. Clones share one line buffer.
 #[derive(Clone)]
 pub struct GuestOutput {
@@ -29,7 +34,7 @@ pub struct GuestOutput {
 
 struct LineBuffer {
     component: String,
-    request_id: Arc<str>,
+    request_id: RequestId,
     stream: &'static str,
     pending: Vec<u8>,
     written: usize,
@@ -39,7 +44,7 @@ struct LineBuffer {
 impl GuestOutput {
     /// A sink whose lines are tagged with `component`, `request_id` and
     /// `stream` (`"stdout"` or `"stderr"`).
-    pub fn new(component: String, request_id: Arc<str>, stream: &'static str) -> GuestOutput {
+    pub fn new(component: String, request_id: RequestId, stream: &'static str) -> GuestOutput {
         GuestOutput {
             inner: Arc::new(Mutex::new(LineBuffer {
                 component,
@@ -81,7 +86,7 @@ impl LineBuffer {
             tracing::warn!(
                 target: "guest",
                 component = %self.component,
-                request_id = %self.request_id,
+                request_id = %self.request_id.load(),
                 stream = self.stream,
                 "output beyond {OUTPUT_BUDGET_BYTES} bytes dropped"
             );
@@ -97,7 +102,7 @@ impl LineBuffer {
         tracing::info!(
             target: "guest",
             component = %self.component,
-            request_id = %self.request_id,
+            request_id = %self.request_id.load(),
             stream = self.stream,
             "{line}"
         );

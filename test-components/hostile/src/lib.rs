@@ -14,6 +14,7 @@
 //! | `/env`          | tries to read environment variables; reports what it saw   |
 //! | `/socket?port=N`| tries to connect to 127.0.0.1:N; reports what happened     |
 //! | `/print?lines=N`| writes N lines to stdout                                   |
+//! | `/count`        | answers how many requests this instance has served         |
 
 wit_bindgen::generate!({
     world: "service",
@@ -21,12 +22,17 @@ wit_bindgen::generate!({
 });
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use exports::hive::service::handler::Guest;
 use hive::service::types::{Request, Response};
 
 struct Hostile;
+
+/// Requests served by this instance: 1 on a fresh instance every time,
+/// unless the host reuses instances.
+static SERVED: AtomicU64 = AtomicU64::new(0);
 
 impl Guest for Hostile {
     fn handle(req: Request) -> Response {
@@ -67,6 +73,10 @@ impl Guest for Hostile {
             "file" => text(200, try_files()),
             "env" => text(200, try_env()),
             "socket" => text(200, try_socket(number(&req, "port", 1) as u16)),
+            "count" => {
+                let served = SERVED.fetch_add(1, Ordering::Relaxed) + 1;
+                text(200, served.to_string())
+            }
             "print" => {
                 for i in 0..number(&req, "lines", 10) {
                     println!("line {i}");
