@@ -10,6 +10,18 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// The request body type `wasi:http` components are handed.
+pub type HttpBody =
+    http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, wasmtime_wasi_http::Error>;
+
+/// Where a `wasi:http` component's response head is sent.
+pub type ResponseSender =
+    tokio::sync::oneshot::Sender<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>;
 use crate::component::{Entry, Service};
 use crate::failure::{Failure, trap_message};
 use crate::host::Host;
@@ -87,8 +99,14 @@ pub async fn run<R>(
 /// An instance kept between requests, for services that opt into reuse.
 pub struct WarmInstance {
     store: Store<InstanceState>,
-    instance: bindings::Service,
+    instance: Warmed,
     uses: u32,
+}
+
+/// The instance's bindings, by world.
+enum Warmed {
+    Service(bindings::Service),
+    Proxy(Proxy),
 }
 
 /// Serves one Hive-world request on an instance kept from an earlier
@@ -121,8 +139,12 @@ pub async fn handle_reusing(
         .unwrap_or_else(PoisonError::into_inner)
         .pop();
     let (mut store, instance, uses) = match warm {
-        Some(warm) => (warm.store, Some(warm.instance), warm.uses),
-        None => (new_store(host, service, request_id, 0), None, 0),
+        Some(WarmInstance {
+            store,
+            instance: Warmed::Service(instance),
+            uses,
+        }) => (store, Some(instance), uses),
+        _ => (new_store(host, service, request_id, 0), None, 0),
     };
     store.data_mut().begin_request(request_id.clone());
     arm_deadline(&mut store, limits.timeout);
@@ -148,20 +170,94 @@ pub async fn handle_reusing(
         // A failed instance is never reused: its state is suspect.
         Err(failure) => return Err(failure),
     };
-    if uses + 1 < limits.instance_reuse {
-        let warm = WarmInstance {
-            store,
-            instance,
-            uses: uses + 1,
-        };
-        service
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(warm);
-    }
+    keep_warm(service, store, Warmed::Service(instance), uses + 1);
     drop(permit);
     Ok(response)
+}
+
+/// Serves one `wasi:http` request on a kept instance when there is one, the
+/// same way as [`handle_reusing`]. `request` and `sender` are the incoming
+/// request and where the response head goes.
+pub async fn proxy_reusing(
+    host: &Arc<Host>,
+    service: &Arc<Service>,
+    request_id: &Arc<str>,
+    request: http::Request<HttpBody>,
+    sender: ResponseSender,
+) -> Result<(), CallFailure> {
+    if let Some(reason) = service.waiting.load_full() {
+        return Err(CallFailure {
+            detail: Some(reason.to_string()),
+            ..CallFailure::new(Failure::Waiting)
+        });
+    }
+    let Entry::Proxy(pre) = &service.entry else {
+        return Err(CallFailure {
+            detail: Some("not a wasi:http component".into()),
+            ..CallFailure::new(Failure::InvalidResponse)
+        });
+    };
+    let limits = &service.info.limits;
+    let permit = acquire_slot(service).await?;
+    let warm = service
+        .idle
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let (mut store, instance, uses) = match warm {
+        Some(WarmInstance {
+            store,
+            instance: Warmed::Proxy(instance),
+            uses,
+        }) => (store, Some(instance), uses),
+        _ => (new_store(host, service, request_id, 0), None, 0),
+    };
+    store.data_mut().begin_request(request_id.clone());
+    arm_deadline(&mut store, limits.timeout);
+
+    let _running = host.metrics.in_flight(service.name());
+    let mut cancelled = CancelGuard::new(service.name(), request_id);
+    let call = async {
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let instance = match instance {
+            Some(instance) => instance,
+            None => pre.instantiate_async(&mut store).await?,
+        };
+        instance
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, out)
+            .await?;
+        Ok(instance)
+    };
+    let result = tokio::time::timeout(limits.timeout, call).await;
+    cancelled.disarm();
+    let memory_limit_hit = store.data().limiter.hit;
+    let instance = outcome(result, memory_limit_hit)?;
+    keep_warm(service, store, Warmed::Proxy(instance), uses + 1);
+    drop(permit);
+    Ok(())
+}
+
+/// Puts an instance that served `uses` requests back for the next request,
+/// unless it has reached the service's `instance-reuse`.
+fn keep_warm(service: &Service, store: Store<InstanceState>, instance: Warmed, uses: u32) {
+    if uses >= service.info.limits.instance_reuse {
+        return;
+    }
+    let warm = WarmInstance {
+        store,
+        instance,
+        uses,
+    };
+    service
+        .idle
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(warm);
 }
 
 /// Waits briefly for one of the service's concurrency slots; a service at

@@ -65,6 +65,9 @@ pub async fn serve(
     // The guest runs in its own task: it may keep writing the body after the
     // response head has gone back to hyper.
     let task = AbortOnDrop(Some(tokio::spawn(async move {
+        if task_service.info.limits.instance_reuse > 1 {
+            return invoke::proxy_reusing(&task_host, &task_service, &task_id, req, sender).await;
+        }
         invoke::run(
             &task_host,
             &task_service,

@@ -187,3 +187,30 @@ fn a_component_for_neither_world_is_rejected_naming_both() {
         assert!(line.contains(expected), "{expected:?} missing from: {line}");
     }
 }
+
+#[test]
+fn reused_wasi_http_instances_answer_every_request_correctly() {
+    let dir = mixed_dir(&format!("{ROUTES}[limits]\ninstance-reuse = 5\n"));
+    let hive = Hive::start(dir.path(), &[]);
+    let http = client();
+    for i in 0..12 {
+        let body = http
+            .get(hive.url(&format!("/hello-http?name=n{i}")))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert_eq!(body, format!("Hello, n{i}!\n"));
+    }
+    for round in 0..3u8 {
+        let body = vec![round; 1 << 20];
+        let echoed = http
+            .post(hive.url("/hello-http/echo"))
+            .body(body.clone())
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        assert!(echoed == body, "round {round} came back changed");
+    }
+}

@@ -30,6 +30,13 @@ impl HttpState {
     }
 }
 
+impl HttpState {
+    /// Tags outbound log lines with the request a reused instance serves.
+    pub fn set_request_id(&mut self, request_id: Arc<str>) {
+        self.policy.request_id = request_id;
+    }
+}
+
 /// Lets a request through only to an allowed origin; anything else gets
 /// `HTTP-request-denied` in the guest and a log line in the host.
 struct OutboundPolicy {
