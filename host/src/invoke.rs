@@ -276,6 +276,7 @@ fn new_store(
     request_id: &Arc<str>,
     depth: u32,
 ) -> Store<InstanceState> {
+    host.metrics.instance_created(service.name());
     let state = InstanceState::new(
         service.info.clone(),
         request_id.clone(),

@@ -50,6 +50,7 @@ pub struct Metrics {
     latency: LatencyFamily,
     failures: Family<FailureLabels, Counter>,
     in_flight: Family<ComponentLabel, Gauge>,
+    instances: Family<ComponentLabel, Counter>,
     components: Gauge,
     compile_seconds: Counter<f64, AtomicU64>,
     loads: Counter,
@@ -90,6 +91,12 @@ impl Metrics {
             "Instances running right now, by component",
             in_flight.clone(),
         );
+        let instances = Family::<ComponentLabel, Counter>::default();
+        registry.register(
+            "instantiations",
+            "Instances created, by component (one per request unless reused)",
+            instances.clone(),
+        );
         let components = Gauge::default();
         registry.register(
             "components_loaded",
@@ -116,6 +123,7 @@ impl Metrics {
             latency,
             failures,
             in_flight,
+            instances,
             components,
             compile_seconds,
             loads,
@@ -156,6 +164,15 @@ impl Metrics {
             .clone();
         gauge.inc();
         InFlight(gauge)
+    }
+
+    /// Counts a new instance of `component`.
+    pub fn instance_created(&self, component: &str) {
+        self.instances
+            .get_or_create(&ComponentLabel {
+                component: component.to_string(),
+            })
+            .inc();
     }
 
     /// Records a component load and how long it took.

@@ -124,6 +124,7 @@ fn metrics_count_requests_failures_and_loads() {
         r#"hive_instances_in_flight{component="hello"} 0"#,
         "hive_components_loaded 3",
         "hive_component_loads_total 3",
+        r#"hive_instantiations_total{component="hello"} 3"#,
         r#"hive_request_duration_seconds_count{component="hello"} 3"#,
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");

@@ -213,4 +213,15 @@ fn reused_wasi_http_instances_answer_every_request_correctly() {
             .unwrap();
         assert!(echoed == body, "round {round} came back changed");
     }
+    // 15 sequential requests, 5 per instance: 3 instances, not 15.
+    let metrics = http
+        .get(hive.admin_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"hive_instantiations_total{component="hello-http"} 3"#),
+        "{metrics}"
+    );
 }
