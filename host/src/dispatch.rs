@@ -1,9 +1,8 @@
-//! Serves one HTTP request: route it, read its body, run it on a fresh
-//! instance of the matching service within the service's limits, and turn
-//! the result into a response.
-//!
-//! This is the only place that converts between hyper's types and the WIT
-//! `request`/`response` records.
+//! Serves one HTTP request: route it, read its body, run it on an instance
+//! of the matching service within the service's limits (a fresh one unless
+//! the service opted into reuse), and turn the result into a response.
+//! `wasi:http` components are handed to [`proxy`](crate::proxy); the
+//! HTTP <-> WIT conversions live in [`convert`](crate::convert).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -152,7 +151,8 @@ async fn read_request(
     Ok(convert::to_wit_request(&parts, body, route, params))
 }
 
-/// Runs the request on a fresh instance of `service`, within its limits.
+/// Runs the request on an instance of `service` (fresh, or kept from an
+/// earlier request when the service opted into reuse), within its limits.
 async fn call_service(
     host: &Arc<Host>,
     service: &Arc<Service>,

@@ -1,31 +1,30 @@
-//! Runs one call into a service on a fresh instance, within the service's
+//! Runs one call into a service on an instance, within the service's
 //! limits: a concurrency slot, a memory limit, and a deadline enforced both
-//! by epoch interruption (guest code) and a timer (host calls). Used for
-//! HTTP requests, generic `services.call`s and typed calls alike.
+//! by epoch interruption (guest code) and a timer (host calls). [`run`]
+//! uses a fresh instance and serves HTTP requests, generic `services.call`s
+//! and typed calls alike; [`handle_reusing`] and [`proxy_reusing`] keep
+//! instances between HTTP requests for services that opted into reuse.
 
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
-
-use crate::bindings;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// The request body type `wasi:http` components are handed.
-pub type HttpBody =
-    http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, wasmtime_wasi_http::Error>;
+use crate::bindings;
+use crate::component::{Entry, Service};
+use crate::dispatch::HttpBody;
+use crate::failure::{Failure, trap_message};
+use crate::host::Host;
+use crate::state::InstanceState;
 
 /// Where a `wasi:http` component's response head is sent.
 pub type ResponseSender =
     tokio::sync::oneshot::Sender<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>;
-use crate::component::{Entry, Service};
-use crate::failure::{Failure, trap_message};
-use crate::host::Host;
-use crate::state::InstanceState;
 
 /// Why a call did not complete, with what is needed to report it.
 #[derive(Debug)]
