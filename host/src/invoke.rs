@@ -71,12 +71,7 @@ pub async fn run<R>(
     depth: u32,
     call: impl AsyncFnOnce(&mut Store<InstanceState>, &Entry) -> wasmtime::Result<R>,
 ) -> Result<R, CallFailure> {
-    if let Some(reason) = service.waiting.load_full() {
-        return Err(CallFailure {
-            detail: Some(reason.to_string()),
-            ..CallFailure::new(Failure::Waiting)
-        });
-    }
+    check_waiting(service)?;
     let limits = &service.info.limits;
     let permit = acquire_slot(service).await?;
     let mut store = new_store(host, service, request_id, depth);
@@ -110,73 +105,32 @@ enum Warmed {
 
 /// Serves one Hive-world request on an instance kept from an earlier
 /// request when there is one (a service with `instance-reuse` above 1).
-/// The instance goes back for the next request unless it failed in any
-/// way, hit its memory limit, or has served `instance-reuse` requests.
 pub async fn handle_reusing(
     host: &Arc<Host>,
     service: &Arc<Service>,
     request_id: &Arc<str>,
     request: &bindings::Request,
 ) -> Result<bindings::Response, CallFailure> {
-    if let Some(reason) = service.waiting.load_full() {
-        return Err(CallFailure {
-            detail: Some(reason.to_string()),
-            ..CallFailure::new(Failure::Waiting)
-        });
-    }
     let Entry::Service(pre) = &service.entry else {
-        return Err(CallFailure {
-            detail: Some("only Hive-world services reuse instances".into()),
-            ..CallFailure::new(Failure::InvalidResponse)
-        });
+        return Err(wrong_world("not a Hive service"));
     };
-    let limits = &service.info.limits;
-    let permit = acquire_slot(service).await?;
-    let warm = service
-        .idle
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .pop();
-    let (mut store, instance, uses) = match warm {
-        Some(WarmInstance {
-            store,
-            instance: Warmed::Service(instance),
-            uses,
-        }) => (store, Some(instance), uses),
-        _ => (new_store(host, service, request_id, 0), None, 0),
-    };
-    store.data_mut().begin_request(request_id.clone());
-    arm_deadline(&mut store, limits.timeout);
-
-    let _running = host.metrics.in_flight(service.name());
-    let mut cancelled = CancelGuard::new(service.name(), request_id);
-    let call = async {
-        let instance = match instance {
-            Some(instance) => instance,
-            None => pre.instantiate_async(&mut store).await?,
+    run_reusing(host, service, request_id, async |store, warm| {
+        let instance = match warm {
+            Some(Warmed::Service(instance)) => instance,
+            _ => pre.instantiate_async(&mut *store).await?,
         };
         let response = instance
             .hive_service_handler()
-            .call_handle(&mut store, request)
+            .call_handle(&mut *store, request)
             .await?;
-        Ok((instance, response))
-    };
-    let result = tokio::time::timeout(limits.timeout, call).await;
-    cancelled.disarm();
-    let memory_limit_hit = store.data().limiter.hit;
-    let (instance, response) = match outcome(result, memory_limit_hit) {
-        Ok(done) => done,
-        // A failed instance is never reused: its state is suspect.
-        Err(failure) => return Err(failure),
-    };
-    keep_warm(service, store, Warmed::Service(instance), uses + 1);
-    drop(permit);
-    Ok(response)
+        Ok((Warmed::Service(instance), response))
+    })
+    .await
 }
 
-/// Serves one `wasi:http` request on a kept instance when there is one, the
-/// same way as [`handle_reusing`]. `request` and `sender` are the incoming
-/// request and where the response head goes.
+/// Serves one `wasi:http` request the same way as [`handle_reusing`].
+/// `request` and `sender` are the incoming request and where the response
+/// head goes.
 pub async fn proxy_reusing(
     host: &Arc<Host>,
     service: &Arc<Service>,
@@ -184,18 +138,40 @@ pub async fn proxy_reusing(
     request: http::Request<HttpBody>,
     sender: ResponseSender,
 ) -> Result<(), CallFailure> {
-    if let Some(reason) = service.waiting.load_full() {
-        return Err(CallFailure {
-            detail: Some(reason.to_string()),
-            ..CallFailure::new(Failure::Waiting)
-        });
-    }
     let Entry::Proxy(pre) = &service.entry else {
-        return Err(CallFailure {
-            detail: Some("not a wasi:http component".into()),
-            ..CallFailure::new(Failure::InvalidResponse)
-        });
+        return Err(wrong_world("not a wasi:http component"));
     };
+    run_reusing(host, service, request_id, async |store, warm| {
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let instance = match warm {
+            Some(Warmed::Proxy(instance)) => instance,
+            _ => pre.instantiate_async(&mut *store).await?,
+        };
+        instance
+            .wasi_http_incoming_handler()
+            .call_handle(&mut *store, request, out)
+            .await?;
+        Ok((Warmed::Proxy(instance), ()))
+    })
+    .await
+}
+
+/// The reuse counterpart of [`run`]: `call` gets a kept instance when there
+/// is one (else instantiates) and hands the instance back with its result.
+/// The instance goes back for the next request unless the call failed in
+/// any way (its state is then suspect), hit the memory limit, or it has
+/// served `instance-reuse` requests.
+async fn run_reusing<R>(
+    host: &Arc<Host>,
+    service: &Arc<Service>,
+    request_id: &Arc<str>,
+    call: impl AsyncFnOnce(&mut Store<InstanceState>, Option<Warmed>) -> wasmtime::Result<(Warmed, R)>,
+) -> Result<R, CallFailure> {
+    check_waiting(service)?;
     let limits = &service.info.limits;
     let permit = acquire_slot(service).await?;
     let warm = service
@@ -204,41 +180,39 @@ pub async fn proxy_reusing(
         .unwrap_or_else(PoisonError::into_inner)
         .pop();
     let (mut store, instance, uses) = match warm {
-        Some(WarmInstance {
-            store,
-            instance: Warmed::Proxy(instance),
-            uses,
-        }) => (store, Some(instance), uses),
-        _ => (new_store(host, service, request_id, 0), None, 0),
+        Some(warm) => (warm.store, Some(warm.instance), warm.uses),
+        None => (new_store(host, service, request_id, 0), None, 0),
     };
     store.data_mut().begin_request(request_id.clone());
     arm_deadline(&mut store, limits.timeout);
 
     let _running = host.metrics.in_flight(service.name());
     let mut cancelled = CancelGuard::new(service.name(), request_id);
-    let call = async {
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)?;
-        let out = store.data_mut().http().new_response_outparam(sender)?;
-        let instance = match instance {
-            Some(instance) => instance,
-            None => pre.instantiate_async(&mut store).await?,
-        };
-        instance
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, request, out)
-            .await?;
-        Ok(instance)
-    };
-    let result = tokio::time::timeout(limits.timeout, call).await;
+    let result = tokio::time::timeout(limits.timeout, call(&mut store, instance)).await;
     cancelled.disarm();
     let memory_limit_hit = store.data().limiter.hit;
-    let instance = outcome(result, memory_limit_hit)?;
-    keep_warm(service, store, Warmed::Proxy(instance), uses + 1);
+    let (instance, value) = outcome(result, memory_limit_hit)?;
+    keep_warm(service, store, instance, uses + 1);
     drop(permit);
-    Ok(())
+    Ok(value)
+}
+
+/// A service waiting for an interface it imports cannot take calls.
+fn check_waiting(service: &Service) -> Result<(), CallFailure> {
+    match service.waiting.load_full() {
+        Some(reason) => Err(CallFailure {
+            detail: Some(reason.to_string()),
+            ..CallFailure::new(Failure::Waiting)
+        }),
+        None => Ok(()),
+    }
+}
+
+fn wrong_world(detail: &str) -> CallFailure {
+    CallFailure {
+        detail: Some(detail.to_string()),
+        ..CallFailure::new(Failure::InvalidResponse)
+    }
 }
 
 /// Puts an instance that served `uses` requests back for the next request,
