@@ -187,14 +187,16 @@ impl Registry {
         if changed {
             place_parked(&mut next);
             next.providers = crate::link::check_imports(&next.services);
+            self.metrics.set_components(next.services.len());
+            let next = Arc::new(next);
+            self.current.store(next.clone());
+            // Logged only once they serve, so the log never runs ahead.
             for service in next.services.values() {
                 let was = old.services.get(service.name());
                 if was.is_none_or(|was| !Arc::ptr_eq(was, service)) {
                     log_serving(service, was.is_some());
                 }
             }
-            self.metrics.set_components(next.services.len());
-            self.current.store(Arc::new(next));
         }
         self.current.load_full()
     }
