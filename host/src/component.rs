@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use arc_swap::ArcSwapOption;
@@ -20,6 +20,7 @@ use crate::cache::{CacheOutcome, CompileCache, compile};
 use crate::limits::Limits;
 use crate::link::{Interface, define_imports, service_interfaces};
 use crate::manifest::Manifest;
+use crate::metrics::{Metrics, ServiceMetrics};
 use crate::router::RoutePattern;
 use crate::state::InstanceState;
 use wasmtime::component::InstancePre;
@@ -99,6 +100,8 @@ pub struct Service {
     pub loaded_at: std::time::SystemTime,
     /// Instances kept for reuse (only with `instance-reuse` above 1).
     pub idle: std::sync::Mutex<Vec<crate::invoke::WarmInstance>>,
+    /// Its metric handles, made on first use (see [`Service::metrics`]).
+    metrics: OnceLock<ServiceMetrics>,
     /// Why it cannot be served right now (an import has no provider), or
     /// `None` when it can. Updated whenever the set of services changes.
     pub waiting: ArcSwapOption<String>,
@@ -118,6 +121,11 @@ impl Service {
     /// The service's name.
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Its metric series in `all`, looked up on the first request only.
+    pub fn metrics(&self, all: &Metrics) -> &ServiceMetrics {
+        self.metrics.get_or_init(|| all.service(self.name()))
     }
 
     /// The file name (not the full path) of its `.wasm`, for messages.
@@ -226,6 +234,7 @@ pub fn load_service(
         cache,
         loaded_at: std::time::SystemTime::now(),
         idle: std::sync::Mutex::new(Vec::new()),
+        metrics: OnceLock::new(),
         // Linked against providers by the registry once it is placed.
         waiting: ArcSwapOption::new(
             (!imports.is_empty()).then(|| Arc::new("not linked yet".to_string())),

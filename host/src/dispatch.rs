@@ -48,43 +48,54 @@ pub async fn handle(
 ) -> Result<HttpResponse, std::convert::Infallible> {
     let started = Instant::now();
     let request_id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // Method and path outlive the request only for the log line.
+    let log_request = tracing::enabled!(target: "hive::request", tracing::Level::INFO);
+    let method_path = log_request.then(|| (req.method().clone(), req.uri().path().to_string()));
 
-    let (mut response, served_by, route) = route_and_call(&host, req, &request_id).await;
+    let (mut response, served) = route_and_call(&host, req, &request_id).await;
     let elapsed = started.elapsed();
-    let (component, digest) = match &served_by {
-        Some((name, digest)) => (Some(name.as_str()), &digest[..digest.len().min(12)]),
-        None => (None, "-"),
-    };
-    host.metrics
-        .request(component, response.status().as_u16(), elapsed);
+    host.metrics.request(
+        served
+            .as_ref()
+            .map(|(service, _)| service.metrics(&host.metrics)),
+        response.status().as_u16(),
+        elapsed,
+    );
 
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    tracing::info!(
-        target: "hive::request",
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        component = %component.unwrap_or("-"),
-        digest = %digest,
-        route = %route.as_deref().unwrap_or("-"),
-        status = response.status().as_u16(),
-        duration_us = elapsed.as_micros() as u64,
-        "request"
-    );
+    if let Some((method, path)) = method_path {
+        let (component, digest, route) = match &served {
+            Some((service, route)) => {
+                let digest = &service.digest[..service.digest.len().min(12)];
+                (service.name(), digest, route.as_str())
+            }
+            None => ("-", "-", "-"),
+        };
+        tracing::info!(
+            target: "hive::request",
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            component = %component,
+            digest = %digest,
+            route = %route,
+            status = response.status().as_u16(),
+            duration_us = elapsed.as_micros() as u64,
+            "request"
+        );
+    }
     Ok(response)
 }
 
-/// Returns the response, plus the component (name and digest) and the
-/// route that handled it, if any.
+/// Returns the response, plus the service and the route that handled it,
+/// if any.
 async fn route_and_call(
     host: &Arc<Host>,
     req: Request<Incoming>,
     request_id: &Arc<str>,
-) -> (HttpResponse, Option<(String, String)>, Option<String>) {
+) -> (HttpResponse, Option<(Arc<Service>, String)>) {
     let deployment = host.registry.current();
     let Some(found) = deployment.router.lookup(req.uri().path()) else {
         let response = problem(
@@ -93,7 +104,7 @@ async fn route_and_call(
             "no service answers this path",
             json!({ "path": req.uri().path() }),
         );
-        return (response, None, None);
+        return (response, None);
     };
     let service = found.target.clone();
     let route = found.pattern.as_str().to_string();
@@ -108,8 +119,7 @@ async fn route_and_call(
             Err(response) => *response,
         },
     };
-    let served_by = (service.name().to_string(), service.digest.clone());
-    (response, Some(served_by), Some(route))
+    (response, Some((service, route)))
 }
 
 /// Reads the body (within the service's limit) and builds the WIT request.

@@ -9,7 +9,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{Store, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -22,9 +22,12 @@ use crate::failure::{Failure, trap_message};
 use crate::host::Host;
 use crate::state::InstanceState;
 
+/// What a `wasi:http` component sets as its response: a head with a
+/// streaming body, or an error code.
+pub type ResponseHead = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
+
 /// Where a `wasi:http` component's response head is sent.
-pub type ResponseSender =
-    tokio::sync::oneshot::Sender<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>;
+pub type ResponseSender = tokio::sync::oneshot::Sender<ResponseHead>;
 
 /// Why a call did not complete, with what is needed to report it.
 #[derive(Debug)]
@@ -77,7 +80,7 @@ pub async fn run<R>(
     let mut store = new_store(host, service, request_id, depth);
     arm_deadline(&mut store, limits.timeout);
 
-    let _running = host.metrics.in_flight(service.name());
+    let _running = service.metrics(&host.metrics).in_flight();
     let mut cancelled = CancelGuard::new(service.name(), request_id);
     // The timer covers time the guest spends waiting in host calls (sleeping,
     // polling, calling other services), where epochs cannot reach it.
@@ -186,7 +189,7 @@ async fn run_reusing<R>(
     store.data_mut().begin_request(request_id.clone());
     arm_deadline(&mut store, limits.timeout);
 
-    let _running = host.metrics.in_flight(service.name());
+    let _running = service.metrics(&host.metrics).in_flight();
     let mut cancelled = CancelGuard::new(service.name(), request_id);
     let result = tokio::time::timeout(limits.timeout, call(&mut store, instance)).await;
     cancelled.disarm();
@@ -233,9 +236,14 @@ fn keep_warm(service: &Service, store: Store<InstanceState>, instance: Warmed, u
         .push(warm);
 }
 
-/// Waits briefly for one of the service's concurrency slots; a service at
-/// its limit sheds load rather than queueing without bound.
+/// Takes one of the service's concurrency slots, waiting briefly when all
+/// are busy: a service at its limit sheds load rather than queueing without
+/// bound.
 async fn acquire_slot(service: &Service) -> Result<OwnedSemaphorePermit, CallFailure> {
+    // The common case needs no timer.
+    if let Ok(permit) = service.slots.clone().try_acquire_owned() {
+        return Ok(permit);
+    }
     let wait = service.info.limits.queue_timeout;
     match tokio::time::timeout(wait, service.slots.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
@@ -249,7 +257,7 @@ fn new_store(
     request_id: &Arc<str>,
     depth: u32,
 ) -> Store<InstanceState> {
-    host.metrics.instance_created(service.name());
+    service.metrics(&host.metrics).instance_created();
     let state = InstanceState::new(
         service.info.clone(),
         request_id.clone(),
@@ -258,22 +266,26 @@ fn new_store(
     );
     let mut store = Store::new(&host.engine, state);
     store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_callback(on_epoch_tick);
     store
+}
+
+/// Starts the store's deadline clock for one call. The epoch callback was
+/// installed once by [`new_store`]; this only moves the deadline it reads.
+fn arm_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
+    store.data_mut().deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
 }
 
 /// On every epoch tick the guest yields to Tokio, so it shares its worker
 /// thread; once past the deadline it is interrupted with a trap, which
 /// carries the guest's backtrace into the log.
-fn arm_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        Ok(if Instant::now() >= deadline {
-            UpdateDeadline::Interrupt
-        } else {
-            UpdateDeadline::Yield(1)
-        })
-    });
+fn on_epoch_tick(store: StoreContextMut<'_, InstanceState>) -> wasmtime::Result<UpdateDeadline> {
+    Ok(if Instant::now() >= store.data().deadline {
+        UpdateDeadline::Interrupt
+    } else {
+        UpdateDeadline::Yield(1)
+    })
 }
 
 fn outcome<R>(

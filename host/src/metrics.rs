@@ -1,6 +1,7 @@
 //! Prometheus metrics for the host and each component, served as text by
 //! the admin listener at `/metrics`.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -14,15 +15,15 @@ use prometheus_client::registry::Registry;
 /// Label for a request's component, or `-` when no route matched.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ComponentLabel {
-    /// The component's name.
-    pub component: String,
+    /// The component's name (shared, so a lookup allocates nothing).
+    pub component: Arc<str>,
 }
 
 /// Labels for a finished request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
     /// The component's name, or `-`.
-    pub component: String,
+    pub component: Arc<str>,
     /// The HTTP status sent.
     pub status: u16,
 }
@@ -131,14 +132,38 @@ impl Metrics {
         }
     }
 
-    /// Records one answered request.
-    pub fn request(&self, component: Option<&str>, status: u16, elapsed: Duration) {
-        let component = component.unwrap_or("-").to_string();
-        self.latency
-            .get_or_create(&ComponentLabel {
-                component: component.clone(),
-            })
-            .observe(elapsed.as_secs_f64());
+    /// The handles for `component`'s series, looked up once so that the
+    /// request path only touches atomics.
+    pub fn service(&self, component: &str) -> ServiceMetrics {
+        let label = ComponentLabel {
+            component: Arc::from(component),
+        };
+        ServiceMetrics {
+            latency: self.latency.get_or_create(&label).clone(),
+            in_flight: self.in_flight.get_or_create(&label).clone(),
+            instances: self.instances.get_or_create(&label).clone(),
+            component: label.component,
+        }
+    }
+
+    /// Records one answered request; `service` is `None` when no route
+    /// matched.
+    pub fn request(&self, service: Option<&ServiceMetrics>, status: u16, elapsed: Duration) {
+        let component = match service {
+            Some(service) => {
+                service.latency.observe(elapsed.as_secs_f64());
+                service.component.clone()
+            }
+            None => {
+                let component: Arc<str> = Arc::from("-");
+                self.latency
+                    .get_or_create(&ComponentLabel {
+                        component: component.clone(),
+                    })
+                    .observe(elapsed.as_secs_f64());
+                component
+            }
+        };
         self.requests
             .get_or_create(&StatusLabels { component, status })
             .inc();
@@ -150,27 +175,6 @@ impl Metrics {
             .get_or_create(&FailureLabels {
                 component: component.to_string(),
                 kind: kind.to_string(),
-            })
-            .inc();
-    }
-
-    /// Counts an instance of `component` as running until the guard drops.
-    pub fn in_flight(&self, component: &str) -> InFlight {
-        let gauge = self
-            .in_flight
-            .get_or_create(&ComponentLabel {
-                component: component.to_string(),
-            })
-            .clone();
-        gauge.inc();
-        InFlight(gauge)
-    }
-
-    /// Counts a new instance of `component`.
-    pub fn instance_created(&self, component: &str) {
-        self.instances
-            .get_or_create(&ComponentLabel {
-                component: component.to_string(),
             })
             .inc();
     }
@@ -198,6 +202,28 @@ impl Metrics {
     }
 }
 
+/// One component's series, shared by every request to it.
+#[derive(Clone, Debug)]
+pub struct ServiceMetrics {
+    component: Arc<str>,
+    latency: Histogram,
+    in_flight: Gauge,
+    instances: Counter,
+}
+
+impl ServiceMetrics {
+    /// Counts an instance as running until the guard drops.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Counts a new instance.
+    pub fn instance_created(&self) {
+        self.instances.inc();
+    }
+}
+
 /// Decrements the in-flight gauge when the instance is gone.
 pub struct InFlight(Gauge);
 
@@ -214,12 +240,16 @@ mod tests {
     #[test]
     fn recorded_values_appear_in_the_text() {
         let metrics = Metrics::new();
-        metrics.request(Some("hello"), 200, Duration::from_millis(2));
+        let hello = metrics.service("hello");
+        metrics.request(Some(&hello), 200, Duration::from_millis(2));
         metrics.request(None, 404, Duration::from_micros(80));
         metrics.failure("hostile", "timeout");
         metrics.loaded(Duration::from_millis(30), true);
         metrics.set_components(3);
-        let guard = metrics.in_flight("hello");
+        let guard = hello.in_flight();
+        hello.instance_created();
+        // A second lookup shares the first one's series.
+        metrics.service("hello").instance_created();
         let text = metrics.encode();
         assert!(
             text.contains(r#"hive_requests_total{component="hello",status="200"} 1"#),
@@ -235,6 +265,10 @@ mod tests {
         );
         assert!(
             text.contains(r#"hive_instances_in_flight{component="hello"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hive_instantiations_total{component="hello"} 2"#),
             "{text}"
         );
         assert!(text.contains("hive_components_loaded 3"), "{text}");

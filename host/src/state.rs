@@ -3,6 +3,7 @@
 //! resource limits.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -30,6 +31,8 @@ pub struct InstanceState {
     table: ResourceTable,
     /// Checked by wasmtime whenever the guest grows memory or tables.
     pub limiter: MemoryLimiter,
+    /// When the current call must stop; read on every epoch tick.
+    pub deadline: Instant,
 }
 
 impl InstanceState {
@@ -71,6 +74,7 @@ impl InstanceState {
             http,
             table: ResourceTable::new(),
             limiter,
+            deadline: Instant::now(),
         }
     }
 }
