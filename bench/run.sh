@@ -7,6 +7,9 @@
 #   (b) wasmtime serve serving the very same hello-http.wasm     GET /hello-http
 #   (c) hive serving its own-world component hello               GET /hello
 #   (d) bench/native-hello, plain hyper, the ceiling             GET /hello
+#   (e) (a) with `instance-reuse = 1000` in its manifest
+#   (f) (c) with `instance-reuse = 1000` in its manifest
+#   (g) (b) with `--max-instance-reuse-count 1000`
 # Every target answers 200 "Hello, world!\n" (text/plain; charset=utf-8); that
 # is checked before anything is measured.
 #
@@ -32,10 +35,11 @@ CONNECTIONS="${BENCH_CONNECTIONS:-1 16 64}"
 WARMUP="${BENCH_WARMUP:-2}"
 OUT="${BENCH_OUT:-$ROOT/bench/results/latest.md}"
 # Pooling allocator, and keep the pages of a freed slot resident so the next
-# instance does not fault them in again. `-S cli` links wasi:cli & co., which
-# every component built with Rust's std imports. Instances are not reused
-# across requests (wasmtime's default for WASIp2), as in Hive.
-DEFAULT_WASMTIME_FLAGS="-S cli -O pooling-allocator,pooling-memory-keep-resident=4194304,pooling-table-keep-resident=1048576"
+# instance does not fault them in again (with PAGEMAP_SCAN, only the pages
+# the guest wrote are reset), as Hive does. `-S cli` links wasi:cli & co.,
+# which every component built with Rust's std imports. Instances are not
+# reused across requests (wasmtime's default for WASIp2) except in (g).
+DEFAULT_WASMTIME_FLAGS="-S cli -O pooling-allocator,pooling-memory-keep-resident=4194304,pooling-table-keep-resident=1048576,pooling-pagemap-scan=auto"
 read -r -a WASMTIME_FLAGS <<<"${WASMTIME_SERVE_FLAGS:-$DEFAULT_WASMTIME_FLAGS}"
 
 EXPECTED_BODY=$'Hello, world!\n'
@@ -156,19 +160,26 @@ NATIVE="$ROOT/target/release/native-hello"
 say "building the components"
 "$HIVE" build --components components --out "$WORK/build"
 
-mkdir -p "$WORK/hive-http" "$WORK/hive-hello" "$WORK/logs"
+mkdir -p "$WORK/hive-http" "$WORK/hive-hello" "$WORK/hive-http-reuse" "$WORK/hive-hello-reuse" "$WORK/logs"
 for name in hello-http hello; do
     [[ -f "$WORK/build/$name.wasm" ]] || die "hive build produced no $name.wasm"
 done
 cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http/"
 cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello/"
+# (e) and (f): the same files, opted into instance reuse by their manifests.
+cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http-reuse/"
+cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello-reuse/"
+for manifest in "$WORK/hive-http-reuse/hello-http.toml" "$WORK/hive-hello-reuse/hello.toml"; do
+    grep -q '^\[limits\]' "$manifest" && die "$manifest already has [limits]; update this script"
+    printf '\n[limits]\ninstance-reuse = 1000\n' >>"$manifest"
+done
 # wasmtime serve runs the very file Hive (a) loads.
 HELLO_HTTP_WASM="$WORK/hive-http/hello-http.wasm"
 
 # ---------------------------------------------------------------- servers ---
-read -r PORT_A PORT_B PORT_C PORT_D < <(python3 - <<'EOF'
+read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(7)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -180,18 +191,24 @@ EOF
 NLEVELS=$(wc -w <<<"$CONNECTIONS")
 # Every server dies by itself after this long, even if this script is killed
 # with SIGKILL and its trap never runs.
-LIFETIME=$((600 + 4 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
+LIFETIME=$((600 + 7 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
 
-TARGETS=(a b c d)
+TARGETS=(a e b g c f d)
 declare -A NAME URL LOG PID
 NAME[a]="hive, hello-http (wasi:http/proxy)"
 NAME[b]="wasmtime serve, hello-http"
 NAME[c]="hive, hello (hive:service world)"
 NAME[d]="native hyper (ceiling)"
+NAME[e]="hive, hello-http, instance reuse"
+NAME[f]="hive, hello, instance reuse"
+NAME[g]="wasmtime serve, hello-http, instance reuse"
 URL[a]="http://127.0.0.1:$PORT_A/hello-http"
 URL[b]="http://127.0.0.1:$PORT_B/hello-http"
 URL[c]="http://127.0.0.1:$PORT_C/hello"
 URL[d]="http://127.0.0.1:$PORT_D/hello"
+URL[e]="http://127.0.0.1:$PORT_E/hello-http"
+URL[f]="http://127.0.0.1:$PORT_F/hello"
+URL[g]="http://127.0.0.1:$PORT_G/hello-http"
 
 # A Hive with an admin API listens on a second port (default 9080): let each
 # instance pick a free one so the two Hives, and any Hive already running on
@@ -212,6 +229,14 @@ CMD_c=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-hello" --listen "127.0.
     --cache-dir "$WORK/hive-hello-cache" --data "$WORK/hive-hello-data" "${HIVE_EXTRA[@]}")
 # shellcheck disable=SC2034
 CMD_d=("$NATIVE" --listen "127.0.0.1:$PORT_D")
+# shellcheck disable=SC2034
+CMD_e=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-http-reuse" --listen "127.0.0.1:$PORT_E" --no-watch
+    --cache-dir "$WORK/hive-http-reuse-cache" --data "$WORK/hive-http-reuse-data" "${HIVE_EXTRA[@]}")
+# shellcheck disable=SC2034
+CMD_f=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-hello-reuse" --listen "127.0.0.1:$PORT_F" --no-watch
+    --cache-dir "$WORK/hive-hello-reuse-cache" --data "$WORK/hive-hello-reuse-data" "${HIVE_EXTRA[@]}")
+# shellcheck disable=SC2034
+CMD_g=("$WASMTIME" serve --addr "127.0.0.1:$PORT_G" --max-instance-reuse-count 1000 "${WASMTIME_FLAGS[@]}" "$HELLO_HTTP_WASM")
 
 # A command line as one could paste it into a shell (quoting only what needs it).
 show_cmd() { # target
@@ -265,9 +290,13 @@ verify() { # target
     HEADERS[$t]="$(tr -d '\r' <"$head" | sed -n '2,$p' | cut -d: -f1 | grep -v '^$' | tr '[:upper:]' '[:lower:]' | paste -sd, - | sed 's/,/, /g')"
 }
 
+declare -A SPID
 for t in "${TARGETS[@]}"; do
     wait_ready "$t"
     verify "$t"
+    # The server itself is the child of `timeout`; its CPU time is read below.
+    SPID[$t]="$(pgrep -P "${PID[$t]}" | head -n 1)"
+    [[ -r "/proc/${SPID[$t]}/stat" ]] || die "cannot find the process of ${NAME[$t]}"
     say "ready and verified: ${NAME[$t]} at ${URL[$t]}"
 done
 
@@ -283,11 +312,23 @@ to_us() { # "123.45us" | "1.23ms" | "1.02s" | "1.5m" -> microseconds
         printf "%.1f", n * m }'
 }
 
-declare -A RPS P50 P99 ERRS
+# User + system CPU time of a process, in clock ticks (fields 14 and 15 of
+# /proc/PID/stat, counted after the parenthesised command name).
+TICKS_PER_SECOND="$(getconf CLK_TCK)"
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+
+declare -A RPS P50 P99 ERRS CPU
 measure() { # target connections
-    local t=$1 c=$2 out="$WORK/wrk-$1-$2.txt" rps p50 p99 non2xx sock
+    local t=$1 c=$2 out="$WORK/wrk-$1-$2.txt" rps p50 p99 non2xx sock before after requests
+    before="$(cpu_ticks "${SPID[$t]}")" || die "${NAME[$t]} is gone"
     wrk -t"$(wrk_threads "$c")" -c"$c" -d"${SECONDS_PER_RUN}s" --latency "${URL[$t]}" >"$out" 2>&1 ||
         die "wrk failed against ${NAME[$t]}: $(cat "$out")"
+    after="$(cpu_ticks "${SPID[$t]}")" || die "${NAME[$t]} died under load"
+    requests="$(awk '/requests in/ {print $1}' "$out")"
+    [[ "$requests" =~ ^[1-9][0-9]*$ ]] || die "no requests completed against ${NAME[$t]}: $(cat "$out")"
+    # The server's CPU time per request, in microseconds.
+    CPU[$t,$c]="$(awk -v a="$before" -v b="$after" -v hz="$TICKS_PER_SECOND" -v n="$requests" \
+        'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / n }')"
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
     p50="$(awk '$1 == "50%" {print $2}' "$out")"
     p99="$(awk '$1 == "99%" {print $2}' "$out")"
@@ -299,7 +340,8 @@ measure() { # target connections
     P99[$t,$c]="$(to_us "$p99")" || die "unknown latency unit in '$p99'"
     ERRS[$t,$c]=$((${non2xx:-0} + ${sock:-0}))
     ((ERRS[$t,$c] == 0)) || say "WARNING: ${NAME[$t]} at $c connections: ${non2xx:-0} non-2xx responses, ${sock:-0} socket errors"
-    printf '    %-36s c=%-4s %10s req/s  p50 %-9s p99 %s\n' "${NAME[$t]}" "$c" "$rps" "$p50" "$p99" >&2
+    printf '    %-44s c=%-4s %10s req/s  p50 %-9s p99 %-9s CPU/request %s us\n' \
+        "${NAME[$t]}" "$c" "$rps" "$p50" "$p99" "${CPU[$t,$c]}" >&2
 }
 
 say "warming up each target for ${WARMUP}s"
@@ -320,21 +362,28 @@ stop_servers
 ms() { awk -v us="$1" 'BEGIN { printf "%.3f ms", us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
-TABLE="| target | connections | req/s | p50 | p99 | req/s vs wasmtime serve | req/s vs native | errors |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+us() { awk -v v="$1" 'BEGIN { printf "%.1f us", v }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f us", a - b }'; }
+
+TABLE="| target | connections | req/s | p50 | p99 | req/s vs (b) wasmtime serve | req/s vs (d) native | server CPU per request | CPU per request over native | errors |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for c in $CONNECTIONS; do
     for t in "${TARGETS[@]}"; do
-        TABLE+=$'\n'"| ${NAME[$t]} | $c | $(printf '%.0f' "${RPS[$t,$c]}") | $(ms "${P50[$t,$c]}") | $(ms "${P99[$t,$c]}") | $(ratio "${RPS[$t,$c]}" "${RPS[b,$c]}") | $(ratio "${RPS[$t,$c]}" "${RPS[d,$c]}") | ${ERRS[$t,$c]} |"
+        TABLE+=$'\n'"| ($t) ${NAME[$t]} | $c | $(printf '%.0f' "${RPS[$t,$c]}") | $(ms "${P50[$t,$c]}") | $(ms "${P99[$t,$c]}") | $(ratio "${RPS[$t,$c]}" "${RPS[b,$c]}") | $(ratio "${RPS[$t,$c]}" "${RPS[d,$c]}") | $(us "${CPU[$t,$c]}") | $(minus "${CPU[$t,$c]}" "${CPU[d,$c]}") | ${ERRS[$t,$c]} |"
     done
 done
 
-CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
-MEM="$(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || true)"
-COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git status --porcelain 2>/dev/null)" ]]; then COMMIT+=" (with uncommitted changes)"; fi
-WRK_VERSION="$(wrk -v 2>&1 | head -1 || true)"
-# Show the temp dir as a placeholder: it is gone once this script ends.
-show() { sed "s|$WORK|\$TMP|g; s|$ROOT/||g"; }
+# The issue's three targets, read off the table at each level. Latency
+# differences only say something about overhead at one connection, where
+# nothing queues; the CPU figures hold at every level.
+TARGET_LINES=""
+for c in $CONNECTIONS; do
+    line="- $c connections: Hive on the wasi:http component vs \`wasmtime serve\` (b): $(ratio "${RPS[a,$c]}" "${RPS[b,$c]}") fresh (a), $(ratio "${RPS[e,$c]}" "${RPS[b,$c]}") with reuse (e), against 3x; (e) vs (g), both reusing: $(ratio "${RPS[e,$c]}" "${RPS[g,$c]}"). Own-world hello vs native: $(ratio "${RPS[c,$c]}" "${RPS[d,$c]}") fresh (c), $(ratio "${RPS[f,$c]}" "${RPS[d,$c]}") with reuse (f), against 0.35x. Host overhead per request, server CPU over native: $(minus "${CPU[f,$c]}" "${CPU[d,$c]}") with reuse (f), $(minus "${CPU[c,$c]}" "${CPU[d,$c]}") fresh (c)"
+    if ((c == 1)); then
+        line+="; p50 over native: $(minus "${P50[f,$c]}" "${P50[d,$c]}") with reuse (f), $(minus "${P50[c,$c]}" "${P50[d,$c]}") fresh (c)"
+    fi
+    TARGET_LINES+="$line; against 10 us."$'\n'
+done
 
 REPORT="$(cat <<EOF
 # Hive HTTP benchmark
@@ -349,14 +398,21 @@ All servers listen on 127.0.0.1; wrk shares the $(nproc) cores with them, so
 the numbers are only comparable within one run. Every request is HTTP/1.1
 keep-alive, GET, answered 200 \`Hello, world!\n\` with \`$EXPECTED_TYPE\`
 (checked before and after measuring). Hive and \`wasmtime serve\` create a
-fresh instance per request. Hive runs with \`RUST_LOG=warn\`, so its
-per-request log line is off. Targets are interleaved per concurrency level.
-Ratios divide the row's req/s by that of \`wasmtime serve\` and of the native
-server at the same level. \`errors\` counts non-2xx responses and socket
-errors reported by wrk.
+fresh instance per request in (a), (b) and (c); (e), (f) and (g) let one
+instance serve up to 1,000 requests in turn. Hive runs with
+\`RUST_LOG=warn\`, so its per-request log line is off. Targets are
+interleaved per concurrency level. Ratios divide the row's req/s by that of
+(b) and of (d) at the same level. \`server CPU per request\` is the server
+process's user + system CPU time during the run divided by the requests
+wrk completed; the column after it subtracts native hyper's figure, which
+is what the server adds per request on top of plain HTTP. \`errors\`
+counts non-2xx responses and socket errors reported by wrk.
 
 $TABLE
 
+## Against the targets
+
+$TARGET_LINES
 ## Commands
 
 \`\`\`sh
@@ -368,6 +424,12 @@ $(show_cmd b | show)
 $(show_cmd c | show)
 # (d)
 $(show_cmd d | show)
+# (e)
+$(show_cmd e | show)
+# (f)
+$(show_cmd f | show)
+# (g)
+$(show_cmd g | show)
 # load, for each level C in: $CONNECTIONS (threads T = 2, or 1 when C = 1), after ${WARMUP}s of wrk -t2 -c16 per target
 wrk -tT -cC -d${SECONDS_PER_RUN}s --latency URL
 \`\`\`
@@ -378,6 +440,9 @@ Response headers:
 - (b) ${HEADERS[b]}
 - (c) ${HEADERS[c]}
 - (d) ${HEADERS[d]}
+- (e) ${HEADERS[e]}
+- (f) ${HEADERS[f]}
+- (g) ${HEADERS[g]}
 EOF
 )"
 

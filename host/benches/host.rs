@@ -2,6 +2,9 @@
 //!
 //! - `instantiate_and_handle`: a fresh instance plus one call, for `hello` in
 //!   Hive's world and `hello-http` in the wasi:http world;
+//! - `reused_instance`: one call of `hello` on an instance kept from the
+//!   previous call (`instance-reuse`), everything around it included
+//!   (concurrency slot, deadline, metrics), HTTP left out;
 //! - `routing`: one lookup among 1,000 routes;
 //! - `conversion`: HTTP <-> WIT request and response with 1 MiB bodies.
 //!
@@ -26,6 +29,10 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 fn start_host() -> (tempfile::TempDir, Arc<Host>) {
+    start_host_with(Limits::default())
+}
+
+fn start_host_with(limits: Limits) -> (tempfile::TempDir, Arc<Host>) {
     let dir = tempfile::tempdir().unwrap();
     let services = dir.path().join("services");
     std::fs::create_dir_all(&services).unwrap();
@@ -35,7 +42,7 @@ fn start_host() -> (tempfile::TempDir, Arc<Host>) {
         dir: services,
         strict: true,
         engine: EngineSettings::default(),
-        limits: Limits::default(),
+        limits,
         cache_dir: None,
         data_dir: dir.path().join("data"),
     })
@@ -115,6 +122,34 @@ fn instantiate_and_handle(c: &mut Criterion) {
     group.finish();
 }
 
+fn reused_instance(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let limits = Limits {
+        instance_reuse: 1_000_000,
+        ..Limits::default()
+    };
+    let (_dir, host) = runtime.block_on(async { start_host_with(limits) });
+    let hello = host.registry.current().services["hello"].clone();
+    let request_id: Arc<str> = Arc::from("bench");
+    let request = hive::bindings::Request {
+        method: "GET".into(),
+        path: "/hello".into(),
+        query: None,
+        headers: vec![],
+        route: "/hello".into(),
+        params: vec![],
+        body: vec![],
+    };
+    c.bench_function("reused_instance/hive_world_hello", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = hive::invoke::handle_reusing(&host, &hello, &request_id, &request)
+                .await
+                .expect("hello answered");
+            assert_eq!(response.body, b"Hello, world!\n");
+        })
+    });
+}
+
 fn routing(c: &mut Criterion) {
     let mut router = Router::new();
     for i in 0..334 {
@@ -171,5 +206,11 @@ fn conversion(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, instantiate_and_handle, routing, conversion);
+criterion_group!(
+    benches,
+    instantiate_and_handle,
+    reused_instance,
+    routing,
+    conversion
+);
 criterion_main!(benches);
