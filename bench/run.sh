@@ -385,6 +385,14 @@ for c in $CONNECTIONS; do
     TARGET_LINES+="$line; against 10 us."$'\n'
 done
 
+CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
+MEM="$(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || true)"
+COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain 2>/dev/null)" ]]; then COMMIT+=" (with uncommitted changes)"; fi
+WRK_VERSION="$(wrk -v 2>&1 | head -1 || true)"
+# Show the temp dir as a placeholder: it is gone once this script ends.
+show() { sed "s|$WORK|\$TMP|g; s|$ROOT/||g"; }
+
 REPORT="$(cat <<EOF
 # Hive HTTP benchmark
 
