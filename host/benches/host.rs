@@ -50,6 +50,19 @@ fn start_host_with(limits: Limits) -> (tempfile::TempDir, Arc<Host>) {
     (dir, host)
 }
 
+/// `GET /hello` as the `hello` service receives it.
+fn hello_request() -> hive::bindings::Request {
+    hive::bindings::Request {
+        method: "GET".into(),
+        path: "/hello".into(),
+        query: None,
+        headers: vec![],
+        route: "/hello".into(),
+        params: vec![],
+        body: vec![],
+    }
+}
+
 fn instantiate_and_handle(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (_dir, host) = runtime.block_on(async { start_host() });
@@ -62,15 +75,7 @@ fn instantiate_and_handle(c: &mut Criterion) {
     let mut group = c.benchmark_group("instantiate_and_handle");
     group.bench_function("hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
-            let request = hive::bindings::Request {
-                method: "GET".into(),
-                path: "/hello".into(),
-                query: None,
-                headers: vec![],
-                route: "/hello".into(),
-                params: vec![],
-                body: vec![],
-            };
+            let request = hello_request();
             let response =
                 hive::invoke::run(&host, &hello, &request_id, 0, async |store, entry| {
                     let Entry::Service(pre) = entry else {
@@ -131,15 +136,7 @@ fn reused_instance(c: &mut Criterion) {
     let (_dir, host) = runtime.block_on(async { start_host_with(limits) });
     let hello = host.registry.current().services["hello"].clone();
     let request_id: Arc<str> = Arc::from("bench");
-    let request = hive::bindings::Request {
-        method: "GET".into(),
-        path: "/hello".into(),
-        query: None,
-        headers: vec![],
-        route: "/hello".into(),
-        params: vec![],
-        body: vec![],
-    };
+    let request = hello_request();
     c.bench_function("reused_instance/hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
             let response = hive::invoke::handle_reusing(&host, &hello, &request_id, &request)

@@ -133,7 +133,7 @@ impl Metrics {
     }
 
     /// The handles for `component`'s series, looked up once so that the
-    /// request path only touches atomics.
+    /// request path does no label allocation or lookup for them.
     pub fn service(&self, component: &str) -> ServiceMetrics {
         let label = ComponentLabel {
             component: Arc::from(component),
