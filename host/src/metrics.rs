@@ -56,6 +56,8 @@ pub struct Metrics {
     compile_seconds: Counter<f64, AtomicU64>,
     loads: Counter,
     cache_hits: Counter,
+    /// The `-` label of requests no route matched, made once.
+    unrouted: ComponentLabel,
 }
 
 impl Default for Metrics {
@@ -129,6 +131,9 @@ impl Metrics {
             compile_seconds,
             loads,
             cache_hits,
+            unrouted: ComponentLabel {
+                component: Arc::from("-"),
+            },
         }
     }
 
@@ -155,13 +160,10 @@ impl Metrics {
                 service.component.clone()
             }
             None => {
-                let component: Arc<str> = Arc::from("-");
                 self.latency
-                    .get_or_create(&ComponentLabel {
-                        component: component.clone(),
-                    })
+                    .get_or_create(&self.unrouted)
                     .observe(elapsed.as_secs_f64());
-                component
+                self.unrouted.component.clone()
             }
         };
         self.requests
