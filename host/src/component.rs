@@ -62,8 +62,9 @@ impl Entry {
 /// What host APIs need to know about a service while it runs.
 #[derive(Debug)]
 pub struct ServiceInfo {
-    /// The service's name: its file name without `.wasm`.
-    pub name: String,
+    /// The service's name: its file name without `.wasm`. Shared, as every
+    /// instance's log sinks and outbound policy carry it.
+    pub name: Arc<str>,
     /// Values from the manifest's `[config]` table.
     pub config: BTreeMap<String, String>,
     /// Limits for each of its requests.
@@ -242,7 +243,7 @@ pub fn load_service(
         imports,
         exports,
         info: Arc::new(ServiceInfo {
-            name,
+            name: name.into(),
             config: manifest.config,
             limits,
             allowed_outbound: manifest.allowed_outbound.into(),

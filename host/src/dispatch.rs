@@ -69,7 +69,7 @@ pub async fn handle(
         let (component, digest, route) = match &served {
             Some((service, route)) => {
                 let digest = &service.digest[..service.digest.len().min(12)];
-                (service.name(), digest, route.as_str())
+                (service.name(), digest, &**route)
             }
             None => ("-", "-", "-"),
         };
@@ -95,7 +95,7 @@ async fn route_and_call(
     host: &Arc<Host>,
     req: Request<Incoming>,
     request_id: &Arc<str>,
-) -> (HttpResponse, Option<(Arc<Service>, String)>) {
+) -> (HttpResponse, Option<(Arc<Service>, Arc<str>)>) {
     let deployment = host.registry.current();
     let Some(found) = deployment.router.lookup(req.uri().path()) else {
         let response = problem(
@@ -107,7 +107,7 @@ async fn route_and_call(
         return (response, None);
     };
     let service = found.target.clone();
-    let route = found.pattern.as_str().to_string();
+    let route = found.pattern.shared();
     let params = found.params;
     // Release the snapshot: the request keeps only the service it needs.
     drop(deployment);

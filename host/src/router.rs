@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use percent_encoding::percent_decode_str;
@@ -27,7 +28,7 @@ enum Segment {
 /// A parsed route such as `/users/:id/...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutePattern {
-    raw: String,
+    raw: Arc<str>,
     segments: Vec<Segment>,
     /// Ends in `...`: matches any path that continues past `segments`.
     prefix: bool,
@@ -70,7 +71,7 @@ impl FromStr for RoutePattern {
             }
         }
         Ok(RoutePattern {
-            raw: raw.to_string(),
+            raw: raw.into(),
             segments,
             prefix,
         })
@@ -87,6 +88,12 @@ impl RoutePattern {
     /// The pattern as written, e.g. `/hello/:name`.
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// The same text, shared: a request keeps it for its log line without
+    /// copying it.
+    pub fn shared(&self) -> Arc<str> {
+        self.raw.clone()
     }
 
     /// Whether the pattern matches the split path segments. Allocates

@@ -18,7 +18,7 @@ pub struct HttpState {
 
 impl HttpState {
     /// State for an instance of `component`, which may reach `allowed`.
-    pub fn new(component: String, request_id: Arc<str>, allowed: Arc<[Origin]>) -> HttpState {
+    pub fn new(component: Arc<str>, request_id: Arc<str>, allowed: Arc<[Origin]>) -> HttpState {
         HttpState {
             ctx: WasiHttpCtx::new(),
             policy: OutboundPolicy {
@@ -40,7 +40,7 @@ impl HttpState {
 /// Lets a request through only to an allowed origin; anything else gets
 /// `HTTP-request-denied` in the guest and a log line in the host.
 struct OutboundPolicy {
-    component: String,
+    component: Arc<str>,
     request_id: Arc<str>,
     allowed: Arc<[Origin]>,
 }

@@ -10,7 +10,7 @@ const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 impl Host for InstanceState {
     fn log(&mut self, level: Level, message: String) {
         let message = truncate(&message, MAX_MESSAGE_BYTES);
-        let component = self.service.name.as_str();
+        let component = &*self.service.name;
         let request_id = &*self.request_id;
         match level {
             Level::Trace => {

@@ -33,7 +33,7 @@ pub struct GuestOutput {
 }
 
 struct LineBuffer {
-    component: String,
+    component: Arc<str>,
     request_id: RequestId,
     stream: &'static str,
     pending: Vec<u8>,
@@ -44,7 +44,7 @@ struct LineBuffer {
 impl GuestOutput {
     /// A sink whose lines are tagged with `component`, `request_id` and
     /// `stream` (`"stdout"` or `"stderr"`).
-    pub fn new(component: String, request_id: RequestId, stream: &'static str) -> GuestOutput {
+    pub fn new(component: Arc<str>, request_id: RequestId, stream: &'static str) -> GuestOutput {
         GuestOutput {
             inner: Arc::new(Mutex::new(LineBuffer {
                 component,
