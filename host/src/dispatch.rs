@@ -112,10 +112,15 @@ async fn route_and_call(
     // Release the snapshot: the request keeps only the service it needs.
     drop(deployment);
 
+    // The calls are boxed: their futures hold wasmtime's call state (several
+    // KiB), which would otherwise be copied each time hyper or Tokio moves
+    // this request's future.
     let response = match &service.entry {
-        Entry::Proxy(_) => crate::proxy::serve(host, &service, req, request_id).await,
+        Entry::Proxy(_) => Box::pin(crate::proxy::serve(host, &service, req, request_id)).await,
         Entry::Service(_) => match read_request(req, &route, params, &service, request_id).await {
-            Ok(wit_request) => call_service(host, &service, wit_request, request_id).await,
+            Ok(wit_request) => {
+                Box::pin(call_service(host, &service, wit_request, request_id)).await
+            }
             Err(response) => *response,
         },
     };

@@ -63,8 +63,9 @@ pub async fn serve(
     let (sender, receiver) = oneshot::channel();
     let (task_host, task_service, task_id) = (host.clone(), service.clone(), request_id.clone());
     // The guest runs in its own task: it may keep writing the body after the
-    // response head has gone back to hyper.
-    let task = AbortOnDrop(Some(tokio::spawn(async move {
+    // response head has gone back to hyper. Boxed, so spawning moves a
+    // pointer rather than the call's state.
+    let task = AbortOnDrop(Some(tokio::spawn(Box::pin(async move {
         if task_service.info.limits.instance_reuse > 1 {
             return invoke::proxy_reusing(&task_host, &task_service, &task_id, req, sender).await;
         }
@@ -90,7 +91,7 @@ pub async fn serve(
             },
         )
         .await
-    })));
+    }))));
 
     let component = service.name();
     match receiver.await {
