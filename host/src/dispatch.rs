@@ -215,25 +215,18 @@ pub(crate) fn failed(
     component: &str,
     request_id: &str,
 ) -> HttpResponse {
+    record_failure(host, failure, component, request_id);
+    failure_response(failure, component, request_id)
+}
+
+/// The client's response to a failure, which is recorded elsewhere.
+pub(crate) fn failure_response(
+    failure: &CallFailure,
+    component: &str,
+    request_id: &str,
+) -> HttpResponse {
     let kind = failure.failure;
-    host.metrics.failure(component, kind.kind());
-    let trap = failure.error.as_ref().map(trap_message).unwrap_or_default();
-    let backtrace = failure
-        .error
-        .as_ref()
-        .and_then(guest_backtrace)
-        .unwrap_or_default();
     let detail = failure.detail.clone().unwrap_or_default();
-    tracing::error!(
-        error_id = %request_id,
-        component = %component,
-        kind = %kind.kind(),
-        detail = %detail,
-        trap = %trap,
-        backtrace = %backtrace,
-        "request failed: {}",
-        kind.message()
-    );
     let mut extra = json!({ "error_id": request_id, "component": component, "kind": kind.kind() });
     if let Some(callee) = failure
         .error
@@ -252,6 +245,34 @@ pub(crate) fn failed(
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
+}
+
+/// Counts a failure and logs it with its trap and guest backtrace.
+pub(crate) fn record_failure(
+    host: &Host,
+    failure: &CallFailure,
+    component: &str,
+    request_id: &str,
+) {
+    let kind = failure.failure;
+    host.metrics.failure(component, kind.kind());
+    let trap = failure.error.as_ref().map(trap_message).unwrap_or_default();
+    let backtrace = failure
+        .error
+        .as_ref()
+        .and_then(guest_backtrace)
+        .unwrap_or_default();
+    let detail = failure.detail.as_deref().unwrap_or_default();
+    tracing::error!(
+        error_id = %request_id,
+        component = %component,
+        kind = %kind.kind(),
+        detail = %detail,
+        trap = %trap,
+        backtrace = %backtrace,
+        "request failed: {}",
+        kind.message()
+    );
 }
 
 /// Converts the guest's response, rejecting values HTTP cannot carry.

@@ -19,6 +19,7 @@ use crate::bindings;
 use crate::component::{Entry, Service};
 use crate::dispatch::HttpBody;
 use crate::failure::{Failure, trap_message};
+use crate::guarded_body::CallFailed;
 use crate::host::Host;
 use crate::state::InstanceState;
 
@@ -86,6 +87,7 @@ pub async fn run<R>(
     // polling, calling other services), where epochs cannot reach it.
     let result = tokio::time::timeout(limits.timeout, call(&mut store, &service.entry)).await;
     cancelled.disarm();
+    mark_if_failed(&store, &result);
     let memory_limit_hit = store.data().limiter.hit;
     // Return the instance's memory to the pool before freeing its slot.
     drop(store);
@@ -140,11 +142,13 @@ pub async fn proxy_reusing(
     request_id: &Arc<str>,
     request: http::Request<HttpBody>,
     sender: ResponseSender,
+    failure_mark: CallFailed,
 ) -> Result<(), CallFailure> {
     let Entry::Proxy(pre) = &service.entry else {
         return Err(wrong_world("not a wasi:http component"));
     };
     run_reusing(host, service, request_id, async |store, warm| {
+        store.data_mut().failure_mark = Some(failure_mark);
         let request = store
             .data_mut()
             .http()
@@ -193,11 +197,25 @@ async fn run_reusing<R>(
     let mut cancelled = CancelGuard::new(service.name(), request_id);
     let result = tokio::time::timeout(limits.timeout, call(&mut store, instance)).await;
     cancelled.disarm();
+    mark_if_failed(&store, &result);
     let memory_limit_hit = store.data().limiter.hit;
     let (instance, value) = outcome(result, memory_limit_hit)?;
     keep_warm(service, store, instance, uses + 1);
     drop(permit);
     Ok(value)
+}
+
+/// Tells whoever watches the call (a `wasi:http` response body) that it
+/// failed, while the instance, and so the body's writer, still exists.
+fn mark_if_failed<R>(
+    store: &Store<InstanceState>,
+    result: &Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+) {
+    if !matches!(result, Ok(Ok(_)))
+        && let Some(mark) = &store.data().failure_mark
+    {
+        mark.set();
+    }
 }
 
 /// A service waiting for an interface it imports cannot take calls.

@@ -22,6 +22,7 @@ pub mod dev;
 pub mod dispatch;
 pub mod engine;
 pub mod failure;
+pub mod guarded_body;
 pub mod host;
 pub mod inspect;
 pub mod invoke;

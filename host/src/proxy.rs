@@ -16,9 +16,10 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::component::{Entry, Service};
-use crate::dispatch::{HttpResponse, failed};
+use crate::dispatch::{HttpBody, HttpResponse, failed, failure_response, record_failure};
+use crate::guarded_body::{CallFailed, GuardedBody};
 use crate::host::Host;
-use crate::invoke::{self, CallFailure};
+use crate::invoke::{self, CallFailure, ResponseSender};
 use crate::problem::problem;
 
 /// Handles one request with a `wasi:http` component.
@@ -61,36 +62,20 @@ pub async fn serve(
     });
 
     let (sender, receiver) = oneshot::channel();
+    let failure_mark = CallFailed::default();
+    let task_mark = failure_mark.clone();
     let (task_host, task_service, task_id) = (host.clone(), service.clone(), request_id.clone());
     // The guest runs in its own task: it may keep writing the body after the
     // response head has gone back to hyper. Boxed, so spawning moves a
-    // pointer rather than the call's state.
+    // pointer rather than the call's state. The task records its own
+    // failure: one after the head (a trap mid-body, the timeout) has no
+    // response left to go in, and must still be counted and logged.
     let task = AbortOnDrop(Some(tokio::spawn(Box::pin(async move {
-        if task_service.info.limits.instance_reuse > 1 {
-            return invoke::proxy_reusing(&task_host, &task_service, &task_id, req, sender).await;
+        let result = call_guest(&task_host, &task_service, &task_id, req, sender, task_mark).await;
+        if let Err(failure) = &result {
+            record_failure(&task_host, failure, task_service.name(), &task_id);
         }
-        invoke::run(
-            &task_host,
-            &task_service,
-            &task_id,
-            0,
-            async |store, entry| {
-                let Entry::Proxy(pre) = entry else {
-                    wasmtime::bail!("not a wasi:http component");
-                };
-                let req = store
-                    .data_mut()
-                    .http()
-                    .new_incoming_request(Scheme::Http, req)?;
-                let out = store.data_mut().http().new_response_outparam(sender)?;
-                let proxy = pre.instantiate_async(&mut *store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut *store, req, out)
-                    .await
-            },
-        )
-        .await
+        result
     }))));
 
     let component = service.name();
@@ -100,7 +85,7 @@ pub async fn serve(
             task.detach();
             let cap = limits.response_body_bytes;
             response.map(move |body| {
-                Limited::new(body, cap)
+                Limited::new(GuardedBody::new(body, failure_mark), cap)
                     .map_err(
                         move |err| match err.downcast::<wasmtime_wasi_http::Error>() {
                             Ok(err) => *err,
@@ -124,7 +109,7 @@ pub async fn serve(
         // The guest dropped the response without setting it: its task's
         // result says why (trap, timeout, ...).
         Err(_) => match task.join().await {
-            Some(Ok(Err(failure))) => failed(host, &failure, component, request_id),
+            Some(Ok(Err(failure))) => failure_response(&failure, component, request_id),
             Some(Ok(Ok(()))) => failed(
                 host,
                 &CallFailure {
@@ -144,6 +129,38 @@ pub async fn serve(
             None => lost_task(request_id),
         },
     }
+}
+
+/// Runs `handle` on a fresh instance, or on a kept one if the service
+/// opted into reuse.
+async fn call_guest(
+    host: &Arc<Host>,
+    service: &Arc<Service>,
+    request_id: &Arc<str>,
+    req: Request<HttpBody>,
+    sender: ResponseSender,
+    failure_mark: CallFailed,
+) -> Result<(), CallFailure> {
+    if service.info.limits.instance_reuse > 1 {
+        return invoke::proxy_reusing(host, service, request_id, req, sender, failure_mark).await;
+    }
+    invoke::run(host, service, request_id, 0, async |store, entry| {
+        store.data_mut().failure_mark = Some(failure_mark);
+        let Entry::Proxy(pre) = entry else {
+            wasmtime::bail!("not a wasi:http component");
+        };
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let proxy = pre.instantiate_async(&mut *store).await?;
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut *store, req, out)
+            .await
+    })
+    .await
 }
 
 /// `join` found no task: it was already detached, which the branches above

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::api::http::HttpState;
 use crate::api::stdio::{GuestOutput, RequestId};
 use crate::component::ServiceInfo;
+use crate::guarded_body::CallFailed;
 use crate::host::Host;
 use crate::limits::MemoryLimiter;
 
@@ -33,6 +34,9 @@ pub struct InstanceState {
     pub limiter: MemoryLimiter,
     /// When the current call must stop; read on every epoch tick.
     pub deadline: Instant,
+    /// Set if the current call fails, before the instance is dropped, so a
+    /// `wasi:http` response body it was writing ends as cut off.
+    pub failure_mark: Option<CallFailed>,
 }
 
 impl InstanceState {
@@ -75,6 +79,7 @@ impl InstanceState {
             table: ResourceTable::new(),
             limiter,
             deadline: Instant::now(),
+            failure_mark: None,
         }
     }
 }
@@ -85,6 +90,7 @@ impl InstanceState {
         self.output_request_id
             .store(Arc::new(request_id.to_string()));
         self.request_id = request_id;
+        self.failure_mark = None;
     }
 
     /// The `wasi:http` state and the resource table, borrowed together.

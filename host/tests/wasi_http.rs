@@ -225,3 +225,49 @@ fn reused_wasi_http_instances_answer_every_request_correctly() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_failure_after_the_response_head_cuts_the_body_and_is_logged() {
+    // The echo route sends its head at once, then waits for body bytes that
+    // never come, until the 500 ms timeout stops it mid-body. The same on a
+    // fresh instance and on a reused one.
+    for reuse in ["", "instance-reuse = 5\n"] {
+        let dir = mixed_dir(&format!("{ROUTES}[limits]\ntimeout-ms = 500\n{reuse}"));
+        let hive = Hive::start(dir.path(), &[]);
+        let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(
+                b"POST /hello-http/echo HTTP/1.1\r\nHost: hive\r\nContent-Length: 100\r\n\r\nonly ten b",
+            )
+            .unwrap();
+        // The host closes the connection on a cut-off body; a read timeout
+        // would leave the terminating chunk's absence unproven.
+        let mut received = Vec::new();
+        stream
+            .read_to_end(&mut received)
+            .expect("the host should close the connection");
+        let received = String::from_utf8_lossy(&received);
+        assert!(received.starts_with("HTTP/1.1 200"), "{reuse}: {received}");
+        assert!(received.contains("only ten b"), "{reuse}: {received}");
+        assert!(
+            !received.ends_with("0\r\n\r\n"),
+            "{reuse}: the cut-off body passed as complete: {received}"
+        );
+
+        let line = hive.wait_for_log(&["request failed", "component=hello-http"]);
+        assert!(line.contains("kind=timeout"), "{reuse}: {line}");
+        let metrics = client()
+            .get(hive.admin_url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            metrics.contains(r#"hive_failures_total{component="hello-http",kind="timeout"} 1"#),
+            "{reuse}: {metrics}"
+        );
+    }
+}
