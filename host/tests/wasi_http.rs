@@ -214,12 +214,7 @@ fn reused_wasi_http_instances_answer_every_request_correctly() {
         assert!(echoed == body, "round {round} came back changed");
     }
     // 15 sequential requests, 5 per instance: 3 instances, not 15.
-    let metrics = http
-        .get(hive.admin_url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = hive.metrics();
     assert!(
         metrics.contains(r#"hive_instantiations_total{component="hello-http"} 3"#),
         "{metrics}"
@@ -259,12 +254,7 @@ fn a_failure_after_the_response_head_cuts_the_body_and_is_logged() {
 
         let line = hive.wait_for_log(&["request failed", "component=hello-http"]);
         assert!(line.contains("kind=timeout"), "{reuse}: {line}");
-        let metrics = client()
-            .get(hive.admin_url("/metrics"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let metrics = hive.metrics();
         assert!(
             metrics.contains(r#"hive_failures_total{component="hello-http",kind="timeout"} 1"#),
             "{reuse}: {metrics}"

@@ -141,6 +141,16 @@ impl Hive {
         format!("{}{}", self.admin, path)
     }
 
+    /// The Prometheus text of `GET /metrics` on the admin API.
+    pub fn metrics(&self) -> String {
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     /// The full URL for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
