@@ -18,15 +18,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hive::component::Entry;
 use hive::convert::{to_http_response, to_wit_request};
 use hive::engine::EngineSettings;
+use hive::guarded_body::CallFailed;
 use hive::host::{Host, HostSettings};
 use hive::limits::Limits;
 use hive::router::Router;
 use http_body_util::{BodyExt, Empty};
-use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 fn start_host() -> (tempfile::TempDir, Arc<Host>) {
     start_host_with(Limits::default())
@@ -76,17 +74,7 @@ fn instantiate_and_handle(c: &mut Criterion) {
     group.bench_function("hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = hello_request();
-            let response =
-                hive::invoke::run(&host, &hello, &request_id, 0, async |store, entry| {
-                    let Entry::Service(pre) = entry else {
-                        wasmtime::bail!("hello is a Hive service");
-                    };
-                    let instance = pre.instantiate_async(&mut *store).await?;
-                    instance
-                        .hive_service_handler()
-                        .call_handle(&mut *store, &request)
-                        .await
-                })
+            let response = hive::invoke::handle(&host, &hello, &request_id, &request)
                 .await
                 .expect("hello answered");
             assert_eq!(response.body, b"Hello, world!\n");
@@ -102,21 +90,14 @@ fn instantiate_and_handle(c: &mut Criterion) {
                         .boxed_unsync(),
                 )
                 .unwrap();
-            hive::invoke::run(&host, &hello_http, &request_id, 0, async |store, entry| {
-                let Entry::Proxy(pre) = entry else {
-                    wasmtime::bail!("hello-http is a wasi:http component");
-                };
-                let request = store
-                    .data_mut()
-                    .http()
-                    .new_incoming_request(Scheme::Http, request)?;
-                let out = store.data_mut().http().new_response_outparam(sender)?;
-                let proxy = pre.instantiate_async(&mut *store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut *store, request, out)
-                    .await
-            })
+            hive::invoke::proxy(
+                &host,
+                &hello_http,
+                &request_id,
+                request,
+                sender,
+                CallFailed::default(),
+            )
             .await
             .expect("hello-http ran");
             let response = receiver.await.unwrap().unwrap();
@@ -139,7 +120,7 @@ fn reused_instance(c: &mut Criterion) {
     let request = hello_request();
     c.bench_function("reused_instance/hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
-            let response = hive::invoke::handle_reusing(&host, &hello, &request_id, &request)
+            let response = hive::invoke::handle(&host, &hello, &request_id, &request)
                 .await
                 .expect("hello answered");
             assert_eq!(response.body, b"Hello, world!\n");

@@ -175,21 +175,7 @@ async fn call_service(
     request_id: &Arc<str>,
 ) -> HttpResponse {
     let component = service.name();
-    let outcome = if service.info.limits.instance_reuse > 1 {
-        invoke::handle_reusing(host, service, request_id, &request).await
-    } else {
-        invoke::run(host, service, request_id, 0, async |store, entry| {
-            let Entry::Service(pre) = entry else {
-                wasmtime::bail!("not a Hive service");
-            };
-            let instance = pre.instantiate_async(&mut *store).await?;
-            instance
-                .hive_service_handler()
-                .call_handle(&mut *store, &request)
-                .await
-        })
-        .await
-    };
+    let outcome = invoke::handle(host, service, request_id, &request).await;
     match outcome {
         Ok(response) => {
             let limit = service.info.limits.response_body_bytes;

@@ -1,9 +1,9 @@
 //! Runs one call into a service on an instance, within the service's
 //! limits: a concurrency slot, a memory limit, and a deadline enforced both
 //! by epoch interruption (guest code) and a timer (host calls). [`run`]
-//! uses a fresh instance and serves HTTP requests, generic `services.call`s
-//! and typed calls alike; [`handle_reusing`] and [`proxy_reusing`] keep
-//! instances between HTTP requests for services that opted into reuse.
+//! uses a fresh instance and serves generic `services.call`s and typed
+//! calls; [`handle`] and [`proxy`] serve HTTP requests in each world, on a
+//! fresh instance or, for services that opted into reuse, on a kept one.
 
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -108,9 +108,10 @@ enum Warmed {
     Proxy(Proxy),
 }
 
-/// Serves one Hive-world request on an instance kept from an earlier
-/// request when there is one (a service with `instance-reuse` above 1).
-pub async fn handle_reusing(
+/// Serves one Hive-world request: on a fresh instance, or, for a service
+/// with `instance-reuse` above 1, on one kept from an earlier request when
+/// there is one.
+pub async fn handle(
     host: &Arc<Host>,
     service: &Arc<Service>,
     request_id: &Arc<str>,
@@ -119,6 +120,16 @@ pub async fn handle_reusing(
     let Entry::Service(pre) = &service.entry else {
         return Err(wrong_world("not a Hive service"));
     };
+    if service.info.limits.instance_reuse <= 1 {
+        return run(host, service, request_id, 0, async |store, _| {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance
+                .hive_service_handler()
+                .call_handle(&mut *store, request)
+                .await
+        })
+        .await;
+    }
     run_reusing(host, service, request_id, async |store, warm| {
         let instance = match warm {
             Some(Warmed::Service(instance)) => instance,
@@ -133,10 +144,10 @@ pub async fn handle_reusing(
     .await
 }
 
-/// Serves one `wasi:http` request the same way as [`handle_reusing`].
-/// `request` and `sender` are the incoming request and where the response
-/// head goes.
-pub async fn proxy_reusing(
+/// Serves one `wasi:http` request the same way as [`handle`]. `request` and
+/// `sender` are the incoming request and where the response head goes;
+/// `failure_mark` is set if the call fails (see [`CallFailed`]).
+pub async fn proxy(
     host: &Arc<Host>,
     service: &Arc<Service>,
     request_id: &Arc<str>,
@@ -147,13 +158,29 @@ pub async fn proxy_reusing(
     let Entry::Proxy(pre) = &service.entry else {
         return Err(wrong_world("not a wasi:http component"));
     };
-    run_reusing(host, service, request_id, async |store, warm| {
+    // Hands the request and the response's destination to the instance.
+    let prepare = |store: &mut Store<InstanceState>| {
         store.data_mut().failure_mark = Some(failure_mark);
         let request = store
             .data_mut()
             .http()
             .new_incoming_request(Scheme::Http, request)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
+        Ok::<_, wasmtime::Error>((request, out))
+    };
+    if service.info.limits.instance_reuse <= 1 {
+        return run(host, service, request_id, 0, async |store, _| {
+            let (request, out) = prepare(store)?;
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance
+                .wasi_http_incoming_handler()
+                .call_handle(&mut *store, request, out)
+                .await
+        })
+        .await;
+    }
+    run_reusing(host, service, request_id, async |store, warm| {
+        let (request, out) = prepare(store)?;
         let instance = match warm {
             Some(Warmed::Proxy(instance)) => instance,
             _ => pre.instantiate_async(&mut *store).await?,

@@ -12,14 +12,12 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::component::{Entry, Service};
-use crate::dispatch::{HttpBody, HttpResponse, failed, failure_response, record_failure};
+use crate::component::Service;
+use crate::dispatch::{HttpResponse, failed, failure_response, record_failure};
 use crate::guarded_body::{CallFailed, GuardedBody};
 use crate::host::Host;
-use crate::invoke::{self, CallFailure, ResponseSender};
+use crate::invoke::{self, CallFailure};
 use crate::problem::problem;
 
 /// Handles one request with a `wasi:http` component.
@@ -71,7 +69,8 @@ pub async fn serve(
     // failure: one after the head (a trap mid-body, the timeout) has no
     // response left to go in, and must still be counted and logged.
     let task = AbortOnDrop(Some(tokio::spawn(Box::pin(async move {
-        let result = call_guest(&task_host, &task_service, &task_id, req, sender, task_mark).await;
+        let result =
+            invoke::proxy(&task_host, &task_service, &task_id, req, sender, task_mark).await;
         if let Err(failure) = &result {
             record_failure(&task_host, failure, task_service.name(), &task_id);
         }
@@ -129,38 +128,6 @@ pub async fn serve(
             None => lost_task(request_id),
         },
     }
-}
-
-/// Runs `handle` on a fresh instance, or on a kept one if the service
-/// opted into reuse.
-async fn call_guest(
-    host: &Arc<Host>,
-    service: &Arc<Service>,
-    request_id: &Arc<str>,
-    req: Request<HttpBody>,
-    sender: ResponseSender,
-    failure_mark: CallFailed,
-) -> Result<(), CallFailure> {
-    if service.info.limits.instance_reuse > 1 {
-        return invoke::proxy_reusing(host, service, request_id, req, sender, failure_mark).await;
-    }
-    invoke::run(host, service, request_id, 0, async |store, entry| {
-        store.data_mut().failure_mark = Some(failure_mark);
-        let Entry::Proxy(pre) = entry else {
-            wasmtime::bail!("not a wasi:http component");
-        };
-        let req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)?;
-        let out = store.data_mut().http().new_response_outparam(sender)?;
-        let proxy = pre.instantiate_async(&mut *store).await?;
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut *store, req, out)
-            .await
-    })
-    .await
 }
 
 /// `join` found no task: it was already detached, which the branches above
