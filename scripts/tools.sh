@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs, when missing, the tools the tests, benchmarks and the cluster
+# recipe need beyond Rust itself. Source it and call the `ensure_*` you
+# need, or run it as `bash scripts/tools.sh just wrk ...`.
+#
+# Debian packages come from apt-get (as root, or through sudo); Python tools
+# go into a project-local virtualenv under .hive/tools/venv, never into the
+# system Python; Rust tools are built with `cargo install` into
+# .hive/tools/cargo. Each tool found on PATH is used as it is.
+
+HIVE_ROOT="${HIVE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+HIVE_TOOLS="${HIVE_TOOLS:-$HIVE_ROOT/.hive/tools}"
+export PATH="$HIVE_TOOLS/venv/bin:$HIVE_TOOLS/cargo/bin:$PATH"
+
+_tools_say() { printf '== %s\n' "$*" >&2; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+_apt_updated=""
+# ensure_apt COMMAND PACKAGE: installs PACKAGE with apt-get unless COMMAND
+# is already on PATH.
+ensure_apt() {
+    local command="$1" package="$2"
+    command -v "$command" >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || {
+        echo "tools: $command is missing and there is no apt-get to install $package" >&2
+        return 1
+    }
+    _tools_say "installing $package with apt-get"
+    if [ -z "$_apt_updated" ]; then
+        _as_root apt-get update -qq
+        _apt_updated=1
+    fi
+    _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+    command -v "$command" >/dev/null 2>&1
+}
+
+# ensure_venv: the project's own Python virtualenv for Python tools.
+ensure_venv() {
+    [ -x "$HIVE_TOOLS/venv/bin/python" ] && return 0
+    command -v python3 >/dev/null 2>&1 || {
+        echo "tools: python3 is needed for the Python tools" >&2
+        return 1
+    }
+    _tools_say "creating the tools virtualenv in $HIVE_TOOLS/venv"
+    mkdir -p "$HIVE_TOOLS"
+    python3 -m venv "$HIVE_TOOLS/venv"
+}
+
+# ensure_pip COMMAND REQUIREMENT: installs REQUIREMENT (e.g. "rust-just") into
+# the tools virtualenv unless COMMAND is already on PATH.
+ensure_pip() {
+    local command="$1" requirement="$2"
+    command -v "$command" >/dev/null 2>&1 && return 0
+    ensure_venv
+    _tools_say "installing $requirement into the tools virtualenv"
+    "$HIVE_TOOLS/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement"
+    command -v "$command" >/dev/null 2>&1
+}
+
+# ensure_just: the task runner the README's recipes use. The Python registry's
+# rust-just ships a prebuilt binary; without Python, build it with cargo.
+ensure_just() {
+    command -v just >/dev/null 2>&1 && return 0
+    if ensure_pip just rust-just 2>/dev/null; then
+        return 0
+    fi
+    _tools_say "building just with cargo install"
+    cargo install --quiet --locked --root "$HIVE_TOOLS/cargo" just
+}
+
+ensure_wrk() { ensure_apt wrk wrk; }
+ensure_redis() { ensure_apt redis-server redis-server; }
+ensure_haproxy() { ensure_apt haproxy haproxy; }
+ensure_tmux() { ensure_apt tmux tmux; }
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+        || ensure_apt chromium chromium
+}
+
+# Run as a script: ensure each tool named on the command line.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    for tool in "$@"; do
+        "ensure_$tool"
+    done
+fi
