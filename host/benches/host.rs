@@ -18,12 +18,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hive::convert::{to_http_response, to_wit_request};
-use hive::engine::EngineSettings;
-use hive::guarded_body::CallFailed;
-use hive::host::{Host, HostSettings};
-use hive::limits::Limits;
-use hive::router::Router;
+use hive::bench::{
+    FailureMark, Request, Response, Router, invoke_hive_world, run_wasi_http, to_http_response,
+    to_wit_request,
+};
+use hive::{EngineSettings, Host, HostSettings, Limits};
 use http_body_util::{BodyExt, Empty};
 
 fn start_host() -> (tempfile::TempDir, Arc<Host>) {
@@ -49,8 +48,8 @@ fn start_host_with(limits: Limits) -> (tempfile::TempDir, Arc<Host>) {
 }
 
 /// `GET /hello` as the `hello` service receives it.
-fn hello_request() -> hive::bindings::Request {
-    hive::bindings::Request {
+fn hello_request() -> Request {
+    Request {
         method: "GET".into(),
         path: "/hello".into(),
         query: None,
@@ -64,17 +63,15 @@ fn hello_request() -> hive::bindings::Request {
 fn instantiate_and_handle(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (_dir, host) = runtime.block_on(async { start_host() });
-    let deployment = host.registry.current();
-    let hello = deployment.services["hello"].clone();
-    let hello_http = deployment.services["hello-http"].clone();
-    drop(deployment);
+    let hello = host.service("hello").unwrap();
+    let hello_http = host.service("hello-http").unwrap();
     let request_id: Arc<str> = Arc::from("bench");
 
     let mut group = c.benchmark_group("instantiate_and_handle");
     group.bench_function("hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = hello_request();
-            let response = hive::invoke::handle(&host, &hello, &request_id, &request)
+            let response = invoke_hive_world(&host.runtime, &hello, &request_id, &request)
                 .await
                 .expect("hello answered");
             assert_eq!(response.body, b"Hello, world!\n");
@@ -90,13 +87,13 @@ fn instantiate_and_handle(c: &mut Criterion) {
                         .boxed_unsync(),
                 )
                 .unwrap();
-            hive::invoke::proxy(
-                &host,
+            run_wasi_http(
+                &host.runtime,
                 &hello_http,
                 &request_id,
                 request,
                 sender,
-                CallFailed::default(),
+                FailureMark::default(),
             )
             .await
             .expect("hello-http ran");
@@ -115,12 +112,12 @@ fn reused_instance(c: &mut Criterion) {
         ..Limits::default()
     };
     let (_dir, host) = runtime.block_on(async { start_host_with(limits) });
-    let hello = host.registry.current().services["hello"].clone();
+    let hello = host.service("hello").unwrap();
     let request_id: Arc<str> = Arc::from("bench");
     let request = hello_request();
     c.bench_function("reused_instance/hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
-            let response = hive::invoke::handle(&host, &hello, &request_id, &request)
+            let response = invoke_hive_world(&host.runtime, &hello, &request_id, &request)
                 .await
                 .expect("hello answered");
             assert_eq!(response.body, b"Hello, world!\n");
@@ -173,7 +170,7 @@ fn conversion(c: &mut Criterion) {
     });
     group.bench_function("response_1MiB", |b| {
         b.iter(|| {
-            let response = hive::bindings::Response {
+            let response = Response {
                 status: 200,
                 headers: vec![("content-type".into(), "application/octet-stream".into())],
                 body: body.to_vec(),

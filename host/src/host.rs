@@ -1,19 +1,34 @@
-//! The running host: the engine, its epoch ticker and the registry, bundled
-//! as the one shared value every connection and request holds.
+//! The running host: the runtime (engine, grants, metrics) and the registry
+//! of live services, bundled as the one shared value every connection and
+//! request holds.
+//!
+//! It is also where a guest's calls to other services land: the runtime
+//! below cannot know the registry, so it reaches up through the
+//! [`Calls`] trait, which the host implements here by looking up the callee
+//! in the live deployment and running it through the runtime's call path.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use anyhow::Result;
-use wasmtime::Engine;
+use wasmtime::component::Val;
 
-use crate::cache::CompileCache;
-use crate::engine::{EngineSettings, EpochTicker, build_engine};
-use crate::limits::Limits;
+use crate::api::bindings::services::CallError;
+use crate::api::bindings::{Request, Response};
+use crate::api::services::{BoxFuture, CallScope, Calls};
+use crate::config::Limits;
+use crate::kv::KvStore;
+use crate::kv::redb::RedbStore;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::store::KvStore;
-use crate::store::redb::RedbStore;
+use crate::runtime::Runtime;
+use crate::runtime::cache::CompileCache;
+use crate::runtime::call::{Caller, MAX_CALL_DEPTH, call};
+use crate::runtime::engine::{EngineSettings, EpochTicker, build_engine};
+use crate::runtime::failure::{CalleeError, CalleeErrorKind, FailureKind};
+use crate::runtime::service::Service;
+use crate::runtime::typed::call_export;
+use crate::runtime::world::World;
 
 /// Everything needed to start a host.
 #[derive(Debug, Clone)]
@@ -34,43 +49,139 @@ pub struct HostSettings {
 
 /// Shared state of a running host.
 pub struct Host {
-    /// The one engine every service is compiled for.
-    pub engine: Engine,
+    /// The engine, what instances are granted, and the metrics.
+    pub runtime: Runtime,
     /// The live services and routes.
-    pub registry: Registry,
-    /// Every service's key-value data, namespaced by service name.
-    pub kv: Arc<dyn KvStore>,
-    /// Counters and histograms served at the admin listener's `/metrics`.
-    pub metrics: Arc<Metrics>,
-    _ticker: EpochTicker,
+    pub registry: Arc<Registry>,
 }
 
 impl Host {
     /// Builds the engine and loads every service in the folder. Blocking.
     pub fn start(settings: &HostSettings) -> Result<Arc<Host>> {
         let engine = build_engine(&settings.engine)?;
-        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&settings.data_dir)?);
         let ticker = EpochTicker::start(&engine)?;
+        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&settings.data_dir)?);
         let cache = match &settings.cache_dir {
             Some(dir) => Some(CompileCache::open(dir, &engine)?),
             None => None,
         };
         let metrics = Arc::new(Metrics::new());
-        let registry = Registry::new(
+        let registry = Arc::new(Registry::new(
             &engine,
             &settings.dir,
             settings.limits.clone(),
             cache,
             metrics.clone(),
-        )?;
-        let host = Arc::new(Host {
-            engine,
+        )?);
+        let host = Arc::new_cyclic(|host: &Weak<Host>| Host {
+            runtime: Runtime::new(engine, ticker, kv, metrics, host.clone()),
             registry,
-            kv,
-            metrics,
-            _ticker: ticker,
         });
         host.registry.load_all(settings.strict)?;
         Ok(host)
+    }
+
+    /// The host's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.runtime.metrics
+    }
+
+    /// The service named `name` in the live deployment, if it is served.
+    pub fn service(&self, name: &str) -> Option<Arc<Service>> {
+        self.registry.current().services.get(name).cloned()
+    }
+}
+
+impl Calls for Host {
+    fn call_service(
+        &self,
+        scope: CallScope,
+        service: String,
+        mut request: Request,
+    ) -> BoxFuture<'_, Result<Response, CallError>> {
+        Box::pin(async move {
+            let callee = self.callee_by_name(&service, &mut request)?;
+            let caller = Caller {
+                request_id: scope.request_id.clone(),
+                depth: scope.depth,
+                mark: None,
+            };
+            let outcome = call(&self.runtime, &callee, caller, async |store, live| {
+                let world = live.hive(&mut *store, &callee.entry)?;
+                world
+                    .hive_service_handler()
+                    .call_handle(&mut *store, &request)
+                    .await
+            })
+            .await;
+            outcome.map_err(|failure| {
+                tracing::warn!(
+                    request_id = %scope.request_id,
+                    caller = %scope.caller,
+                    callee = %service,
+                    "call failed: {}",
+                    failure.describe()
+                );
+                match failure.kind {
+                    FailureKind::CallDepthExceeded => CallError::DepthExceeded(MAX_CALL_DEPTH),
+                    kind if kind.is_unavailable() => CallError::Unavailable(failure.describe()),
+                    _ => CallError::Failed(failure.describe()),
+                }
+            })
+        })
+    }
+
+    fn call_interface<'a>(
+        &'a self,
+        scope: CallScope,
+        interface: Arc<str>,
+        func: Arc<str>,
+        params: &'a [Val],
+        results: &'a mut [Val],
+    ) -> BoxFuture<'a, wasmtime::Result<()>> {
+        Box::pin(async move {
+            let provider = self.registry.current().providers.get(&*interface).cloned();
+            let Some(provider) = provider else {
+                let reason = "no service exports it".to_string();
+                return Err(
+                    CalleeError::new(&interface, CalleeErrorKind::Unavailable, reason).into(),
+                );
+            };
+            let caller = Caller {
+                request_id: scope.request_id,
+                depth: scope.depth,
+                mark: None,
+            };
+            call(&self.runtime, &provider, caller, async |store, live| {
+                call_export(store, live, &interface, &func, params, results).await
+            })
+            .await
+            .map_err(|failure| CalleeError::from_failure(provider.name(), &failure).into())
+        })
+    }
+}
+
+impl Host {
+    /// The service `name` for a generic call, with the request's route and
+    /// params filled in as an HTTP request to its path would have them.
+    fn callee_by_name(&self, name: &str, request: &mut Request) -> Result<Arc<Service>, CallError> {
+        let deployment = self.registry.current();
+        let Some(callee) = deployment.services.get(name).cloned() else {
+            return Err(CallError::NotFound(format!("no service named `{name}`")));
+        };
+        if callee.entry.world() != World::Service {
+            return Err(CallError::Failed(format!(
+                "`{name}` is a wasi:http component; only Hive services take calls by name"
+            )));
+        }
+        if let Some(found) = deployment
+            .router
+            .lookup(&request.path)
+            .filter(|found| found.target.name() == callee.name())
+        {
+            request.route = found.pattern.as_str().to_string();
+            request.params = found.params;
+        }
+        Ok(callee)
     }
 }

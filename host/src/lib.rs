@@ -1,43 +1,74 @@
 //! Hive: a host that runs microservices as sandboxed WebAssembly components.
 //!
 //! Each service is a component targeting the `hive:service` world (see
-//! `wit/service.wit`). The host loads every `.wasm` in a folder, routes HTTP
-//! requests to them, and runs each request in a fresh, isolated instance.
+//! `wit/service.wit`) or the standard `wasi:http/proxy` world. The host
+//! loads every `.wasm` in a folder, routes HTTP requests to them, and runs
+//! each request in a fresh, isolated instance (or a kept one, for services
+//! that opt into reuse).
 //!
-//! Data flows one way: [`server`] accepts a connection, [`dispatch`] asks the
-//! [`router`] (inside the [`registry`]'s live [`registry::Deployment`]) which
-//! service answers, instantiates it and calls it; anything the guest asks of
-//! the host goes through [`api`].
+//! The modules form layers, each importing only the layers below it:
+//!
+//! ```text
+//! tools/          build, new, dev, inspect, admin client (the CLI's helpers)
+//! admin/          the admin listener
+//! http/           the public listener: request -> hive_world | wasi_http
+//! host            Host: runtime + registry; implements api::services::Calls
+//! registry/       the live deployment snapshot, placing, providers, watcher
+//! runtime/        engine, cache, loader, instance state, the one call path
+//! api/            one file per imported interface: context, Host impl, linking
+//! config/ kv/ router metrics digest fswatch logging   leaves
+//! ```
+//!
+//! A request reads top to bottom: `http` asks the `registry` for the live
+//! service, the `runtime` runs it, the guest's imports land in `api`, and
+//! everything returns back up. A guest calling another service reaches up
+//! only through the [`api::services::Calls`] trait, which `host` implements.
+//!
+//! This file is the crate's facade: the `hive` binary, the integration tests
+//! and the benchmarks use what it re-exports; the modules stay private.
 
-pub mod admin;
-pub mod api;
-pub mod bindings;
-pub mod builder;
-pub mod cache;
-pub mod client;
-pub mod component;
-pub mod config;
-pub mod convert;
-pub mod dev;
-pub mod dispatch;
-pub mod engine;
-pub mod failure;
-pub mod guarded_body;
-pub mod host;
-pub mod inspect;
-pub mod invoke;
-pub mod limits;
-pub mod link;
-pub mod logging;
-pub mod manifest;
-pub mod metrics;
-pub mod outbound;
-pub mod problem;
-pub mod proxy;
-pub mod registry;
-pub mod router;
-pub mod scaffold;
-pub mod server;
-pub mod state;
-pub mod store;
-pub mod watcher;
+#![warn(missing_docs)]
+
+pub(crate) mod admin;
+pub(crate) mod api;
+pub(crate) mod config;
+pub(crate) mod digest;
+pub(crate) mod fswatch;
+pub(crate) mod host;
+pub(crate) mod http;
+pub(crate) mod kv;
+pub(crate) mod logging;
+pub(crate) mod metrics;
+pub(crate) mod registry;
+pub(crate) mod router;
+pub(crate) mod runtime;
+pub(crate) mod tools;
+
+// Serving.
+pub use admin::{Admin, serve as serve_admin};
+pub use config::{HostConfig, Limits, LimitsConfig, ServerConfig, service_name};
+pub use fswatch::Watching;
+pub use host::{Host, HostSettings};
+pub use http::listener::shutdown_signal;
+pub use http::serve;
+pub use logging::{LogFormat, init as init_logging};
+pub use registry::watcher::spawn as watch_folder;
+pub use runtime::engine::EngineSettings;
+
+// The command line's helpers.
+pub use tools::build::build_components;
+pub use tools::client::{AdminClient, format_table};
+pub use tools::dev::spawn as watch_sources;
+pub use tools::inspect::{Report, inspect};
+pub use tools::new::new_component;
+
+/// In-process entry points, for benchmarks that measure the host's own work
+/// without HTTP: the same functions the front door calls.
+pub mod bench {
+    pub use crate::api::bindings::{Request, Response};
+    pub use crate::http::convert::{to_http_response, to_wit_request};
+    pub use crate::http::hive_world::invoke as invoke_hive_world;
+    pub use crate::http::wasi_http::run as run_wasi_http;
+    pub use crate::router::Router;
+    pub use crate::runtime::failure_mark::FailureMark;
+}

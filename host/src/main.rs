@@ -6,13 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hive::admin::Admin;
-use hive::client::{AdminClient, format_table};
-use hive::config::{HostConfig, ServerConfig};
-use hive::engine::EngineSettings;
-use hive::host::{Host, HostSettings};
-use hive::limits::{Limits, LimitsConfig};
-use hive::logging::LogFormat;
+use hive::{
+    Admin, AdminClient, EngineSettings, Host, HostConfig, HostSettings, Limits, LimitsConfig,
+    LogFormat, ServerConfig, format_table,
+};
 
 /// Hive runs microservices as sandboxed WebAssembly components.
 ///
@@ -135,7 +132,7 @@ struct RemoveArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    hive::logging::init(cli.log_format);
+    hive::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(*args, false),
         Command::Dev(args) => serve(*args, true),
@@ -156,7 +153,7 @@ fn main() -> ExitCode {
 }
 
 fn build(components: &Path, out: &Path) -> Result<()> {
-    let built = hive::builder::build_components(components, out)?;
+    let built = hive::build_components(components, out)?;
     for component in &built {
         tracing::info!("built {}", component.wasm.display());
     }
@@ -164,7 +161,7 @@ fn build(components: &Path, out: &Path) -> Result<()> {
 }
 
 fn new(args: &NewArgs) -> Result<()> {
-    let dir = hive::scaffold::new_component(&args.components, &args.name)?;
+    let dir = hive::new_component(&args.components, &args.name)?;
     println!(
         "created {}\nnext: `hive build` (or run `hive dev`), then curl localhost:8080/{}",
         dir.display(),
@@ -174,7 +171,7 @@ fn new(args: &NewArgs) -> Result<()> {
 }
 
 fn inspect(file: &Path) -> Result<()> {
-    let report = hive::inspect::inspect(file)?;
+    let report = hive::inspect(file)?;
     println!("{report}");
     match report.loadable {
         Ok(()) => Ok(()),
@@ -194,7 +191,7 @@ fn list(args: &AdminArgs) -> Result<()> {
 fn deploy(args: &DeployArgs) -> Result<()> {
     let name = match &args.name {
         Some(name) => name.clone(),
-        None => hive::component::service_name(&args.file)?,
+        None => hive::service_name(&args.file)?,
     };
     let sibling = args.file.with_extension("toml");
     let manifest = args
@@ -263,18 +260,18 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         // The admin API comes up first, so /health answers (and /ready says
         // no) while the folder is loading.
         let admin_listener = admin.bind(admin_listen).await?;
-        tokio::spawn(hive::admin::serve(admin_listener, admin.clone()));
+        tokio::spawn(hive::serve_admin(admin_listener, admin.clone()));
 
         let host = tokio::task::spawn_blocking(move || Host::start(&settings))
             .await
             .context("loading services")??;
         let _watcher = if watch {
-            Some(hive::watcher::spawn(host.clone())?)
+            Some(hive::watch_folder(host.registry.clone())?)
         } else {
             None
         };
         let _sources = if dev {
-            Some(hive::dev::spawn(&args.components, &dir)?)
+            Some(hive::watch_sources(&args.components, &dir)?)
         } else {
             None
         };
@@ -282,6 +279,6 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         admin.set_host(host.clone());
-        hive::server::serve(listener, host, &http, hive::server::shutdown_signal()).await
+        hive::serve(listener, host, &http, hive::shutdown_signal()).await
     })
 }

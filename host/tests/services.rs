@@ -126,6 +126,54 @@ fn the_generic_call_reaches_a_service_by_name() {
 }
 
 #[test]
+fn calls_between_services_honour_the_callees_instance_reuse() {
+    let dir = shop_dir();
+    install(test_components(), "relay", dir.path());
+    install(demo_components(), "hello", dir.path());
+    for callee in ["hello", "users"] {
+        let manifest = dir.path().join(format!("{callee}.toml"));
+        let mut text = std::fs::read_to_string(&manifest).unwrap();
+        text.push_str("\n[limits]\ninstance-reuse = 5\n");
+        std::fs::write(&manifest, text).unwrap();
+    }
+    let hive = Hive::start(dir.path(), &[]);
+    stock_the_shop(&hive);
+    let http = client();
+
+    // Ten generic calls (relay -> services.call("hello", ...)).
+    for i in 0..10 {
+        let body = http
+            .get(hive.url(&format!("/relay/hello/hello/n{i}")))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert_eq!(body, format!("Hello, n{i}!\n"));
+    }
+    // Nine typed calls (orders -> shop:users/directory.get-user).
+    for _ in 0..9 {
+        let (status, order) = post_json(
+            &hive,
+            "/orders",
+            json!({"user": "ana", "sku": "apple", "quantity": 1}),
+        );
+        // The shop has 5 apples: the rest are refused after the lookup.
+        assert!(status == 201 || status == 409, "{status} {order}");
+    }
+    let metrics = hive.metrics();
+    // The callers take a fresh instance per request; the callees serve five
+    // calls per instance: 10 calls -> 2 instances of hello; the shop's one
+    // PUT plus 9 typed calls -> 2 instances of users.
+    for expected in [
+        r#"hive_instantiations_total{component="relay"} 10"#,
+        r#"hive_instantiations_total{component="hello"} 2"#,
+        r#"hive_instantiations_total{component="users"} 2"#,
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing:\n{metrics}");
+    }
+}
+
+#[test]
 fn a_caller_waits_for_a_missing_provider_and_links_when_it_arrives() {
     let dir = tempfile::tempdir().unwrap();
     install(demo_components(), "orders", dir.path());

@@ -172,6 +172,39 @@ fn outbound_http_is_denied_unless_the_origin_is_allowed() {
 }
 
 #[test]
+fn a_reused_instance_logs_outbound_requests_under_each_requests_own_id() {
+    let (origin, _hits) = upstream();
+    let dir = mixed_dir(&format!("{ROUTES}[limits]\ninstance-reuse = 10\n"));
+    let hive = Hive::start(dir.path(), &[]);
+    let http = client();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        // Denied (no allowed-outbound), so the host logs the attempt.
+        let response = http
+            .get(hive.url(&format!("/hello-http/fetch?url={origin}/data")))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 502);
+        ids.push(
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Three requests on one instance...
+    let metrics = hive.metrics();
+    assert!(
+        metrics.contains(r#"hive_instantiations_total{component="hello-http"} 1"#),
+        "{metrics}"
+    );
+    // ...and each denial is logged under the id of the request that made it.
+    for id in &ids {
+        hive.wait_for_log(&["outbound request to", "denied", &format!("request_id={id}")]);
+    }
+}
+
+#[test]
 fn a_component_for_neither_world_is_rejected_naming_both() {
     let dir = mixed_dir(ROUTES);
     install(common::test_components(), "not-a-service", dir.path());

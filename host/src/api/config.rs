@@ -1,19 +1,42 @@
 //! `hive:service/config`: a service reads the `[config]` table of its own
 //! manifest, and nothing else.
 
-use crate::bindings::hive::service::config::Host;
-use crate::state::InstanceState;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-impl Host for InstanceState {
+use wasmtime::component::{HasSelf, Linker};
+
+use super::bindings::config;
+
+/// One service's config values, shared by all its instances.
+pub struct ConfigCtx {
+    values: Arc<BTreeMap<String, String>>,
+}
+
+impl ConfigCtx {
+    /// A context serving `values`.
+    pub fn new(values: Arc<BTreeMap<String, String>>) -> ConfigCtx {
+        ConfigCtx { values }
+    }
+}
+
+impl config::Host for ConfigCtx {
     fn get(&mut self, key: String) -> Option<String> {
-        self.service.config.get(&key).cloned()
+        self.values.get(&key).cloned()
     }
 
     fn get_all(&mut self) -> Vec<(String, String)> {
-        self.service
-            .config
+        self.values
             .iter()
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     }
+}
+
+/// Links `hive:service/config` to the [`ConfigCtx`] that `get` finds in `T`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut ConfigCtx,
+) -> wasmtime::Result<()> {
+    config::add_to_linker::<T, HasSelf<ConfigCtx>>(linker, get)
 }

@@ -1,25 +1,28 @@
-//! `wasi:http`: serving `wasi:http/proxy` components, and outgoing HTTP for
-//! any component, allowed only to the origins its manifest lists.
+//! `wasi:http` for guests: the context every instance carries, and the
+//! policy for outgoing requests, which go only to the origins a service's
+//! manifest lists. Serving `wasi:http/proxy` components is the front
+//! door's business, not this file's.
 
 use std::sync::Arc;
 
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi_http::{
-    Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+    Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
 };
 
-use crate::outbound::Origin;
-use crate::state::InstanceState;
+use super::request_id::RequestId;
+use crate::config::Origin;
 
 /// Per-instance `wasi:http` state: the context and the outbound policy.
-pub struct HttpState {
+pub struct HttpCtx {
     ctx: WasiHttpCtx,
     policy: OutboundPolicy,
 }
 
-impl HttpState {
+impl HttpCtx {
     /// State for an instance of `component`, which may reach `allowed`.
-    pub fn new(component: Arc<str>, request_id: Arc<str>, allowed: Arc<[Origin]>) -> HttpState {
-        HttpState {
+    pub fn new(component: Arc<str>, request_id: RequestId, allowed: Arc<[Origin]>) -> HttpCtx {
+        HttpCtx {
             ctx: WasiHttpCtx::new(),
             policy: OutboundPolicy {
                 component,
@@ -28,12 +31,15 @@ impl HttpState {
             },
         }
     }
-}
 
-impl HttpState {
-    /// Tags outbound log lines with the request a reused instance serves.
-    pub fn set_request_id(&mut self, request_id: Arc<str>) {
-        self.policy.request_id = request_id;
+    /// The view `wasmtime-wasi-http` works through, over the instance's
+    /// resource `table`.
+    pub fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiHttpCtxView<'a> {
+        WasiHttpCtxView {
+            hooks: &mut self.policy,
+            table,
+            ctx: &mut self.ctx,
+        }
     }
 }
 
@@ -41,7 +47,7 @@ impl HttpState {
 /// `HTTP-request-denied` in the guest and a log line in the host.
 struct OutboundPolicy {
     component: Arc<str>,
-    request_id: Arc<str>,
+    request_id: RequestId,
     allowed: Arc<[Origin]>,
 }
 
@@ -72,7 +78,7 @@ impl WasiHttpHooks for OutboundPolicy {
         if !allowed {
             tracing::warn!(
                 component = %self.component,
-                request_id = %self.request_id,
+                request_id = %self.request_id.get(),
                 "outbound request to {} denied: not in the manifest's allowed-outbound",
                 request.uri()
             );
@@ -89,7 +95,7 @@ impl WasiHttpHooks for OutboundPolicy {
         }
         tracing::debug!(
             component = %self.component,
-            request_id = %self.request_id,
+            request_id = %self.request_id.get(),
             "outbound request to {}",
             request.uri()
         );
@@ -101,16 +107,5 @@ impl WasiHttpHooks for OutboundPolicy {
                 Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
             ))
         })
-    }
-}
-
-impl WasiHttpView for InstanceState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        let (http, table) = self.http_parts();
-        WasiHttpCtxView {
-            hooks: &mut http.policy,
-            table,
-            ctx: &mut http.ctx,
-        }
     }
 }

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::bindings::hive::service::kv::{Error, Host};
-use crate::state::InstanceState;
-use crate::store::{KvStore, StoreError};
+use wasmtime::component::{HasSelf, Linker};
+
+use super::bindings::kv::{self, Error};
+use crate::kv::{KvStore, StoreError};
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Error {
@@ -19,17 +20,27 @@ impl From<StoreError> for Error {
     }
 }
 
-impl InstanceState {
+/// One service's view of the store: the store and its namespace.
+pub struct KvCtx {
+    store: Arc<dyn KvStore>,
+    namespace: Arc<str>,
+}
+
+impl KvCtx {
+    /// Access to `store` within `namespace` only.
+    pub fn new(store: Arc<dyn KvStore>, namespace: Arc<str>) -> KvCtx {
+        KvCtx { store, namespace }
+    }
+
     /// Runs `op` against the store, in this service's namespace, off the
-    /// async workers.
-    /// (The future borrows nothing from `self`: instance state is not
-    /// `Sync`, and the future must be `Send`.)
-    fn with_store<R: Send + 'static>(
+    /// async workers. The future borrows nothing from `self`, so it is
+    /// `Send` while instance state is not `Sync`.
+    fn run<R: Send + 'static>(
         &self,
         op: impl FnOnce(&dyn KvStore, &str) -> Result<R, StoreError> + Send + 'static,
     ) -> impl Future<Output = Result<R, Error>> + Send + 'static {
-        let store: Arc<dyn KvStore> = self.host.kv.clone();
-        let namespace = self.service.name.clone();
+        let store = self.store.clone();
+        let namespace = self.namespace.clone();
         async move {
             match tokio::task::spawn_blocking(move || op(store.as_ref(), &namespace)).await {
                 Ok(result) => result.map_err(Error::from),
@@ -39,28 +50,26 @@ impl InstanceState {
     }
 }
 
-impl Host for InstanceState {
+impl kv::Host for KvCtx {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
-        self.with_store(move |store, ns| store.get(ns, &key)).await
+        self.run(move |store, ns| store.get(ns, &key)).await
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
-        self.with_store(move |store, ns| store.set(ns, &key, &value))
-            .await
+        self.run(move |store, ns| store.set(ns, &key, &value)).await
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, Error> {
-        self.with_store(move |store, ns| store.delete(ns, &key))
-            .await
+        self.run(move |store, ns| store.delete(ns, &key)).await
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, Error> {
-        self.with_store(move |store, ns| store.list_keys(ns, &prefix, limit as usize))
+        self.run(move |store, ns| store.list_keys(ns, &prefix, limit as usize))
             .await
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
-        self.with_store(move |store, ns| store.increment(ns, &key, delta))
+        self.run(move |store, ns| store.increment(ns, &key, delta))
             .await
     }
 
@@ -70,9 +79,15 @@ impl Host for InstanceState {
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, Error> {
-        self.with_store(move |store, ns| {
-            store.compare_and_swap(ns, &key, expected.as_deref(), &new)
-        })
-        .await
+        self.run(move |store, ns| store.compare_and_swap(ns, &key, expected.as_deref(), &new))
+            .await
     }
+}
+
+/// Links `hive:service/kv` to the [`KvCtx`] that `get` finds in `T`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut KvCtx,
+) -> wasmtime::Result<()> {
+    kv::add_to_linker::<T, HasSelf<KvCtx>>(linker, get)
 }

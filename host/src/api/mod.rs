@@ -1,26 +1,16 @@
-//! Host side of each interface a service imports, one file per interface.
-//! Nothing here knows about HTTP serving.
+//! The host side of each interface a service imports, one file per
+//! interface: its context type (holding only what that interface serves),
+//! the generated `Host` trait implemented on it, and its `add_to_linker`.
+//! Nothing here knows the host, the registry or HTTP serving; a guest that
+//! must reach up (calling another service) goes through
+//! [`services::Calls`].
 
+pub mod bindings;
 pub mod config;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod request_id;
 pub mod services;
 pub mod stdio;
-
-use wasmtime::component::{HasSelf, Linker};
-
-use crate::bindings::Service;
-use crate::state::InstanceState;
-
-/// Links everything a service may import: Hive's own interfaces, the WASI
-/// interfaces that Rust's standard library pulls in (granting nothing), and
-/// `wasi:http` (outgoing requests only to allowed origins).
-pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-    Service::add_to_linker::<InstanceState, HasSelf<InstanceState>>(linker, |state| state)?;
-    Ok(())
-}
-
-impl crate::bindings::hive::service::types::Host for InstanceState {}
+pub mod types;

@@ -10,21 +10,18 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+use super::request_id::RequestId;
 
 /// Most bytes one instance may write to one stream before output is dropped.
 pub const OUTPUT_BUDGET_BYTES: usize = 64 * 1024;
 
 /// Longest single log line; a longer run without a newline is split.
 const MAX_LINE_BYTES: usize = 4 * 1024;
-
-/// The id of the request an instance is serving; swapped when a reused
-/// instance takes its next request, so its output is tagged correctly.
-pub type RequestId = Arc<ArcSwap<String>>;
 
 /// A stdout or stderr sink for one instance. Clones share one line buffer.
 #[derive(Clone)]
@@ -86,7 +83,7 @@ impl LineBuffer {
             tracing::warn!(
                 target: "guest",
                 component = %self.component,
-                request_id = %self.request_id.load(),
+                request_id = %self.request_id.get(),
                 stream = self.stream,
                 "output beyond {OUTPUT_BUDGET_BYTES} bytes dropped"
             );
@@ -102,7 +99,7 @@ impl LineBuffer {
         tracing::info!(
             target: "guest",
             component = %self.component,
-            request_id = %self.request_id.load(),
+            request_id = %self.request_id.get(),
             stream = self.stream,
             "{line}"
         );

@@ -24,7 +24,7 @@ pub fn repo_root() -> PathBuf {
 fn build_once(cell: &'static OnceLock<PathBuf>, workspace: &str) -> &'static Path {
     cell.get_or_init(|| {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{workspace}-wasm"));
-        hive::builder::build_components(&repo_root().join(workspace), &out)
+        hive::build_components(&repo_root().join(workspace), &out)
             .unwrap_or_else(|err| panic!("building {workspace}: {err:#}"));
         out
     })

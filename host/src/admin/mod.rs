@@ -1,0 +1,172 @@
+//! The admin listener, apart from the public one: health and readiness
+//! probes, Prometheus metrics, the components' status as JSON, deploy and
+//! remove over HTTP, and a status page.
+//!
+//! With a bearer token configured every endpoint but `/health`, `/ready` and
+//! the page itself requires it (none: 401, wrong: 403). Without a token the
+//! listener refuses to bind anything but loopback, so an unauthenticated
+//! admin API is never reachable from another machine.
+
+pub mod components;
+pub mod deploy;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioTimer;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+
+use crate::host::Host;
+use crate::http::body::{HttpResponse, full_body};
+use crate::http::listener::serve_connections;
+use crate::http::problem::{json_response, problem};
+
+/// The status page: plain HTML and JavaScript, no build step.
+const STATUS_PAGE: &str = include_str!("status.html");
+
+/// What the admin endpoints share.
+pub struct Admin {
+    host: OnceLock<Arc<Host>>,
+    token: Option<String>,
+}
+
+impl Admin {
+    /// Admin state guarded by `token`, if any.
+    pub fn new(token: Option<String>) -> Arc<Admin> {
+        Arc::new(Admin {
+            host: OnceLock::new(),
+            token,
+        })
+    }
+
+    /// Marks the host ready: the initial folder is loaded.
+    pub fn set_host(&self, host: Arc<Host>) {
+        let _ = self.host.set(host);
+    }
+
+    /// Binds the admin listener, refusing a non-loopback address without a
+    /// token.
+    pub async fn bind(&self, address: SocketAddr) -> Result<TcpListener> {
+        if self.token.is_none() && !address.ip().is_loopback() {
+            bail!(
+                "refusing to serve the admin API on {address} without a token: set \
+                 HIVE_ADMIN_TOKEN or --admin-token-file, or listen on a loopback address"
+            );
+        }
+        TcpListener::bind(address)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {address} for the admin API: {err}"))
+    }
+}
+
+/// Serves the admin API on `listener` until the process exits.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!("admin API on http://{address}");
+    }
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    let handler = move |req| {
+        let admin = admin.clone();
+        async move { Ok::<_, Infallible>(route(&admin, req).await) }
+    };
+    serve_connections(
+        listener,
+        http,
+        handler,
+        std::future::pending(),
+        Duration::ZERO,
+    )
+    .await;
+}
+
+async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (req.method(), segments.as_slice()) {
+        (&Method::GET, [""]) => html(STATUS_PAGE),
+        (&Method::GET, ["health"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, ["ready"]) => match admin.host.get() {
+            Some(_) => json_response(StatusCode::OK, &json!({"ready": true})),
+            None => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"ready": false})),
+        },
+        _ => {
+            if let Err(response) = authorize(admin, &req) {
+                return *response;
+            }
+            let Some(host) = admin.host.get() else {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "still loading the services folder",
+                );
+            };
+            match (req.method(), segments.as_slice()) {
+                (&Method::GET, ["metrics"]) => text(host.metrics().encode()),
+                (&Method::GET, ["components"]) => {
+                    json_response(StatusCode::OK, &components::list(host))
+                }
+                (&Method::PUT, ["components", name]) => {
+                    deploy::upload(host, name, "wasm", req).await
+                }
+                (&Method::PUT, ["components", name, "manifest"]) => {
+                    deploy::upload(host, name, "toml", req).await
+                }
+                (&Method::DELETE, ["components", name]) => deploy::remove(host, name),
+                _ => error(StatusCode::NOT_FOUND, "no such admin endpoint"),
+            }
+        }
+    }
+}
+
+/// Checks the bearer token, when one is configured.
+fn authorize(admin: &Admin, req: &Request<Incoming>) -> Result<(), Box<HttpResponse>> {
+    let Some(expected) = &admin.token else {
+        return Ok(());
+    };
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match given {
+        None => Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "this endpoint needs `Authorization: Bearer <token>`",
+        ))),
+        Some(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
+        Some(_) => Err(Box::new(error(StatusCode::FORBIDDEN, "wrong token"))),
+    }
+}
+
+/// An admin error: `{"error": message, "status": n}`.
+fn error(status: StatusCode, message: &str) -> HttpResponse {
+    problem(status, None, message, Value::Null)
+}
+
+fn text(body: String) -> HttpResponse {
+    let mut response = Response::new(full_body(body));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+fn html(body: &'static str) -> HttpResponse {
+    let mut response = Response::new(full_body(body));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}

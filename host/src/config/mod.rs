@@ -1,0 +1,16 @@
+//! What users write down: the host config file and its flags, the limits
+//! every request runs under, each service's manifest, the origins a
+//! service may reach, and the rules for service names. Pure data and
+//! parsing; nothing here runs anything.
+
+pub mod file;
+pub mod limits;
+pub mod manifest;
+pub mod names;
+pub mod origin;
+
+pub use file::{HostConfig, HttpSettings, ServerConfig};
+pub use limits::{Limits, LimitsConfig};
+pub use manifest::Manifest;
+pub use names::{display_name, is_valid_name, service_name};
+pub use origin::Origin;

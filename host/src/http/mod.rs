@@ -1,0 +1,49 @@
+//! The front door: the public HTTP/1.1 listener and everything between a
+//! request's bytes and a service's call. A request goes
+//! [`request::handle`] (id, route, log line) -> [`hive_world`] or
+//! [`wasi_http`] (by the service's world) -> the runtime's one call path;
+//! failures become responses in [`problem`].
+
+pub mod body;
+pub mod convert;
+pub mod guarded_body;
+pub mod hive_world;
+pub mod listener;
+pub mod problem;
+pub mod request;
+pub mod wasi_http;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+use tokio::net::TcpListener;
+
+use crate::config::HttpSettings;
+use crate::host::Host;
+
+/// Serves `host` on `listener` until `shutdown` completes, then lets open
+/// requests finish (up to `settings.shutdown_grace`).
+pub async fn serve(
+    listener: TcpListener,
+    host: Arc<Host>,
+    settings: &HttpSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let address = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    tracing::info!("listening on http://{address}");
+
+    let mut http = http1::Builder::new();
+    // A head over max_header_size gets 431; a slow one is cut off (slowloris);
+    // anything unparsable gets 400 from hyper itself.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_header_size(settings.max_header_bytes)
+        .keep_alive(true);
+    let handler = move |req| request::handle(host.clone(), req);
+    listener::serve_connections(listener, http, handler, shutdown, settings.shutdown_grace).await;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! The live set of services and the routes that reach them.
+//!
+//! A [`Deployment`] is an immutable snapshot: the services, their router,
+//! the providers of shared interfaces and the files that failed to load.
+//! The [`Registry`] holds the current one in an [`ArcSwap`]: a request grabs
+//! a snapshot without locking and keeps its service alive until it
+//! finishes, so swapping in a new deployment never disturbs requests
+//! already running on the old one.
+//!
+//! Updates ([`Registry::refresh`]) are all-or-nothing per service: a new
+//! version replaces the old only if it loads and its routes fit; otherwise
+//! the old version keeps serving and the failure is recorded with its
+//! reason.
+
+pub mod folder;
+pub mod placement;
+pub mod providers;
+pub mod watcher;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use arc_swap::{ArcSwap, Guard};
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::config::{Limits, display_name};
+use crate::digest::short;
+use crate::metrics::Metrics;
+use crate::router::Router;
+use crate::runtime::cache::{CacheOutcome, CompileCache};
+use crate::runtime::linker::host_linker;
+use crate::runtime::loader::load_service;
+use crate::runtime::service::Service;
+use crate::runtime::state::InstanceState;
+
+/// A file that could not be served, and why.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    /// The `.wasm` (or manifest) at fault.
+    pub file: PathBuf,
+    /// What is wrong with it, as one line.
+    pub reason: String,
+}
+
+/// One consistent set of services and routes.
+#[derive(Debug, Default, Clone)]
+pub struct Deployment {
+    /// Services being served, by name.
+    pub services: BTreeMap<String, Arc<Service>>,
+    /// Every route of every served service.
+    pub router: Router<Arc<Service>>,
+    /// Services that loaded but whose routes are taken; each is retried
+    /// whenever the deployment changes, so removing the owner frees them.
+    pub parked: BTreeMap<String, Arc<Service>>,
+    /// Why each file that is not being served (in its latest version) failed.
+    pub failures: BTreeMap<String, LoadFailure>,
+    /// Which service provides each interface exported to other services.
+    pub providers: BTreeMap<String, Arc<Service>>,
+}
+
+/// Owns the linker every service is checked against and the live deployment.
+pub struct Registry {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    dir: PathBuf,
+    limits: Limits,
+    cache: Option<CompileCache>,
+    metrics: Arc<Metrics>,
+    current: ArcSwap<Deployment>,
+    /// Serializes updates; readers never take it.
+    updating: Mutex<()>,
+}
+
+impl Registry {
+    /// A registry for the services in `dir`, initially empty. With a cache,
+    /// compiled code is reused across restarts.
+    pub fn new(
+        engine: &Engine,
+        dir: &Path,
+        limits: Limits,
+        cache: Option<CompileCache>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Registry> {
+        Ok(Registry {
+            engine: engine.clone(),
+            linker: host_linker(engine)?,
+            dir: dir.to_path_buf(),
+            limits,
+            cache,
+            metrics,
+            current: ArcSwap::from_pointee(Deployment::default()),
+            updating: Mutex::new(()),
+        })
+    }
+
+    /// The folder services are loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The live deployment. Cheap; hold it only briefly.
+    pub fn current(&self) -> Guard<Arc<Deployment>> {
+        self.current.load()
+    }
+
+    /// Loads every `.wasm` in the folder. Each bad file is logged and
+    /// skipped, so the rest serve; with `strict` any bad file is an error.
+    /// Blocking: compiles components.
+    pub fn load_all(&self, strict: bool) -> Result<Arc<Deployment>> {
+        let names = folder::service_names_in(&self.dir)?;
+        folder::warn_orphan_manifests(&self.dir);
+        let deployment = self.refresh(&names);
+        if strict && !deployment.failures.is_empty() {
+            let summary: Vec<String> = deployment
+                .failures
+                .values()
+                .map(|f| format!("{}: {}", display_name(&f.file), f.reason))
+                .collect();
+            bail!(
+                "--strict: {} file(s) in {} could not be loaded: {}",
+                summary.len(),
+                self.dir.display(),
+                summary.join("; ")
+            );
+        }
+        Ok(deployment)
+    }
+
+    /// Re-reads the named services from the folder (a name whose `.wasm` is
+    /// gone is removed) and swaps in the result. Blocking: compiles.
+    pub fn refresh(&self, names: &BTreeSet<String>) -> Arc<Deployment> {
+        let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.current.load_full();
+        let mut next = (*old).clone();
+        let mut changed = false;
+        for name in names {
+            changed |= self.reload(name, &old, &mut next);
+        }
+        if changed {
+            placement::place_parked(&mut next);
+            next.providers = providers::link(&next.services);
+            self.metrics.set_components(next.services.len());
+            let next = Arc::new(next);
+            self.current.store(next.clone());
+            // Logged only once they serve, so the log never runs ahead.
+            for service in next.services.values() {
+                let was = old.services.get(service.name());
+                if was.is_none_or(|was| !Arc::ptr_eq(was, service)) {
+                    log_serving(service, was.is_some());
+                }
+            }
+        }
+        self.current.load_full()
+    }
+
+    /// Brings `name` in `next` up to date with its files; returns whether
+    /// anything changed. A new version is parked until placing it.
+    fn reload(&self, name: &str, old: &Deployment, next: &mut Deployment) -> bool {
+        let wasm = self.dir.join(format!("{name}.wasm"));
+        if !wasm.is_file() {
+            let mut changed = next.services.remove(name).is_some();
+            changed |= next.parked.remove(name).is_some();
+            changed |= next.failures.remove(name).is_some();
+            if old.services.contains_key(name) {
+                tracing::info!(component = %name, "removed {name}.wasm; no longer routed");
+            }
+            return changed;
+        }
+        if folder::unchanged(old.services.get(name).or(old.parked.get(name)), &wasm) {
+            return false;
+        }
+        let started = Instant::now();
+        let loaded = load_service(
+            &self.engine,
+            &self.linker,
+            &wasm,
+            &self.limits,
+            self.cache.as_ref(),
+        );
+        match loaded {
+            Ok(service) => {
+                self.metrics
+                    .loaded(started.elapsed(), service.source.cache == CacheOutcome::Hit);
+                next.failures.remove(name);
+                next.parked.insert(name.to_string(), Arc::new(service));
+            }
+            Err(err) => {
+                let previous = if next.services.contains_key(name) {
+                    "the previous version keeps serving"
+                } else {
+                    "not serving"
+                };
+                tracing::error!(
+                    file = %display_name(&wasm),
+                    "skipping {}: {err:#} ({previous})",
+                    display_name(&wasm)
+                );
+                next.failures.insert(
+                    name.to_string(),
+                    LoadFailure {
+                        file: wasm,
+                        reason: format!("{err:#}"),
+                    },
+                );
+            }
+        }
+        true
+    }
+}
+
+fn log_serving(service: &Service, replaced: bool) {
+    let routes: Vec<&str> = service.routes.iter().map(|r| r.as_str()).collect();
+    tracing::info!(
+        component = %service.name(),
+        digest = %short(service.digest()),
+        world = %service.entry.world().name(),
+        cache = ?service.source.cache,
+        "{} {} serving {}",
+        if replaced { "swapped in" } else { "loaded" },
+        service.file_name(),
+        routes.join(" ")
+    );
+}

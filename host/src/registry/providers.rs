@@ -1,0 +1,107 @@
+//! Which service provides each interface exported to other services, and
+//! whether each service's imports are met: checked again whenever the set
+//! of services changes, so a caller waits (503) until a provider with
+//! matching function types appears, and relinks when it is replaced.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::runtime::service::Service;
+use crate::runtime::typed::Interface;
+
+/// Checks each service's imports against the current providers and records
+/// the result in the service: ready, or waiting with the reason. Returns the
+/// providers by interface name; an interface exported by two services goes
+/// to the first by name, and the other is reported.
+pub fn link(services: &BTreeMap<String, Arc<Service>>) -> BTreeMap<String, Arc<Service>> {
+    let mut providers: BTreeMap<String, Arc<Service>> = BTreeMap::new();
+    for service in services.values() {
+        for export in &service.links.exports {
+            if let Some(first) = providers.get(&export.name) {
+                tracing::error!(
+                    interface = %export.name,
+                    "{} and {} both export {}; {} provides it, {}'s export is ignored",
+                    first.file_name(),
+                    service.file_name(),
+                    export.name,
+                    first.file_name(),
+                    service.file_name()
+                );
+                continue;
+            }
+            providers.insert(export.name.clone(), service.clone());
+        }
+    }
+    for service in services.values() {
+        let waiting = service
+            .links
+            .imports
+            .iter()
+            .find_map(|import| unmet(import, providers.get(&import.name)));
+        let was = service.links.waiting.load_full();
+        if was.as_deref() != waiting.as_ref() {
+            match &waiting {
+                Some(reason) => tracing::warn!(
+                    component = %service.name(),
+                    "{} is waiting: {reason}; it answers 503 until then",
+                    service.file_name()
+                ),
+                None => tracing::info!(
+                    component = %service.name(),
+                    "{} linked: {}",
+                    service.file_name(),
+                    service
+                        .links
+                        .imports
+                        .iter()
+                        .map(|i| format!(
+                            "{} from {}",
+                            i.name,
+                            providers.get(&i.name).map(|p| p.file_name()).unwrap_or_default()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+            service.links.waiting.store(waiting.map(Arc::new));
+        }
+    }
+    providers
+}
+
+/// Why `import` cannot be served by `provider`, if it cannot.
+fn unmet(import: &Interface, provider: Option<&Arc<Service>>) -> Option<String> {
+    let Some(provider) = provider else {
+        return Some(format!("no service exports {}", import.name));
+    };
+    let Some(export) = provider
+        .links
+        .exports
+        .iter()
+        .find(|e| e.name == import.name)
+    else {
+        return Some(format!("no service exports {}", import.name));
+    };
+    for (name, wanted) in &import.funcs {
+        let Some((_, offered)) = export.funcs.iter().find(|(n, _)| n == name) else {
+            return Some(format!(
+                "{} exports {} without function `{name}`",
+                provider.file_name(),
+                import.name
+            ));
+        };
+        let same_params = wanted
+            .params()
+            .map(|(_, ty)| ty)
+            .eq(offered.params().map(|(_, ty)| ty));
+        let same_results = wanted.results().eq(offered.results());
+        if !same_params || !same_results {
+            return Some(format!(
+                "{} exports {} with a different type for `{name}`",
+                provider.file_name(),
+                import.name
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,32 @@
+//! The host's linker: everything a service may import, in one place, used
+//! by the registry to load services and by `hive inspect` to judge them.
+
+use anyhow::{Context, Result};
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use super::state::InstanceState;
+use crate::api;
+
+/// Links Hive's own interfaces (each to its context in the instance
+/// state), the WASI interfaces that Rust's standard library pulls in
+/// (granting nothing), and `wasi:http` (outgoing requests only to allowed
+/// origins). Typed imports from other services are added per service.
+pub fn host_linker(engine: &Engine) -> Result<Linker<InstanceState>> {
+    let mut linker = Linker::new(engine);
+    add_host_interfaces(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking host interfaces")?;
+    Ok(linker)
+}
+
+fn add_host_interfaces(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    api::types::add_to_linker(linker)?;
+    api::log::add_to_linker(linker, |state| &mut state.log)?;
+    api::config::add_to_linker(linker, |state| &mut state.config)?;
+    api::kv::add_to_linker(linker, |state| &mut state.kv)?;
+    api::services::add_to_linker(linker, |state| &mut state.services)?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Loading one service from its files: read and check the `.wasm`, read its
+//! manifest, compile (or take the compile cache's copy), tell its world,
+//! find the interfaces it shares with other services, and link it.
+//!
+//! Everything that can be done once per file is done here, at load time, so
+//! a request only has to instantiate. Every error says what is wrong with
+//! the file, not just that something failed. CPU-heavy: call it off the
+//! async request path.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::cache::{CacheOutcome, CompileCache, compile};
+use super::service::{Service, ServiceInfo, Source};
+use super::state::InstanceState;
+use super::typed::{Interface, define_imports, service_interfaces};
+use super::world::{Entry, World};
+use crate::config::{Limits, Manifest, display_name, service_name};
+use crate::digest::hex_digest;
+
+/// Loads, validates and compiles `wasm_path` (and its manifest, if any)
+/// against `linker`, with `host_limits` as the defaults its manifest may
+/// override.
+pub fn load_service(
+    engine: &Engine,
+    linker: &Linker<InstanceState>,
+    wasm_path: &Path,
+    host_limits: &Limits,
+    cache: Option<&CompileCache>,
+) -> Result<Service> {
+    let name = service_name(wasm_path)?;
+    let bytes = read_component(wasm_path)?;
+    let digest = hex_digest(&bytes);
+    let manifest = ManifestFile::read(wasm_path)?;
+    let routes = manifest.parsed.routes_for(&name)?;
+    let limits = manifest
+        .parsed
+        .limits
+        .apply(host_limits)
+        .with_context(|| format!("invalid [limits] in {}", manifest.display_name()))?;
+
+    let (component, cache) = match cache {
+        Some(cache) => cache.load_or_compile(engine, &bytes, &digest)?,
+        None => (compile(engine, &bytes)?, CacheOutcome::Miss),
+    };
+    let world = World::of(engine, &component)?;
+    let (imports, exports) = service_interfaces(engine, &component)?;
+    let entry = link(linker, &component, world, &imports)?;
+
+    let info = ServiceInfo {
+        name: name.into(),
+        config: Arc::new(manifest.parsed.config),
+        limits,
+        allowed_outbound: manifest.parsed.allowed_outbound.into(),
+    };
+    let source = Source {
+        wasm_path: wasm_path.to_path_buf(),
+        manifest_path: manifest.text.is_some().then_some(manifest.path),
+        manifest_text: manifest.text,
+        digest,
+        cache,
+        loaded_at: SystemTime::now(),
+    };
+    Ok(Service::new(info, source, routes, entry, imports, exports))
+}
+
+/// Reads the file and tells garbage and core modules apart from components
+/// before compiling, so the error says what the file actually is.
+fn read_component(wasm_path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(wasm_path).context("cannot read the file")?;
+    check_header(&bytes)?;
+    Ok(bytes)
+}
+
+fn check_header(bytes: &[u8]) -> Result<()> {
+    const MAGIC: &[u8] = b"\0asm";
+    if !bytes.starts_with(MAGIC) || bytes.len() < 8 {
+        bail!("not a WebAssembly file (it does not start with the \\0asm magic bytes)");
+    }
+    // Bytes 4..8 hold the version (core modules: 1) and layer (components: 1).
+    let layer = u16::from_le_bytes([bytes[6], bytes[7]]);
+    if layer == 0 {
+        bail!(
+            "this is a core WebAssembly module, not a component; build it for the \
+             wasm32-wasip2 target (or wrap it with `wasm-tools component new`)"
+        );
+    }
+    Ok(())
+}
+
+/// The manifest beside a `.wasm`: its text as read (to tell a real change
+/// from a touch) and what it says (the defaults when there is none).
+struct ManifestFile {
+    path: PathBuf,
+    text: Option<String>,
+    parsed: Manifest,
+}
+
+impl ManifestFile {
+    fn read(wasm_path: &Path) -> Result<ManifestFile> {
+        let path = wasm_path.with_extension("toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("reading manifest {}", display_name(&path)));
+            }
+        };
+        let parsed = match &text {
+            Some(text) => Manifest::parse(text)
+                .with_context(|| format!("invalid manifest {}", display_name(&path)))?,
+            None => Manifest::default(),
+        };
+        Ok(ManifestFile { path, text, parsed })
+    }
+
+    fn display_name(&self) -> String {
+        display_name(&self.path)
+    }
+}
+
+/// Links `component` against the host's interfaces plus, for its typed
+/// imports, the providers' calls; checks its world's exports.
+fn link(
+    linker: &Linker<InstanceState>,
+    component: &Component,
+    world: World,
+    imports: &[Interface],
+) -> Result<Entry> {
+    let pre = if imports.is_empty() {
+        linker.instantiate_pre(component)
+    } else {
+        let mut own = linker.clone();
+        define_imports(&mut own, imports)?;
+        own.instantiate_pre(component)
+    };
+    let pre = pre
+        .map_err(anyhow::Error::from)
+        .context("it imports something this host does not provide")?;
+    Entry::new(pre, world)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_names_the_kind_of_file() {
+        let err = check_header(b"hello world").unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly file"), "{err}");
+        let core = b"\0asm\x01\0\0\0";
+        let err = check_header(core).unwrap_err().to_string();
+        assert!(err.contains("core WebAssembly module"), "{err}");
+        let component = b"\0asm\x0d\0\x01\0";
+        assert!(check_header(component).is_ok());
+    }
+
+    #[test]
+    fn missing_file_is_no_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = ManifestFile::read(&dir.path().join("none.wasm")).unwrap();
+        assert_eq!(manifest.text, None);
+        assert_eq!(manifest.parsed, Manifest::default());
+    }
+
+    #[test]
+    fn load_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc.toml");
+        std::fs::write(&path, "routes = 5").unwrap();
+        let err = ManifestFile::read(&dir.path().join("svc.wasm"))
+            .err()
+            .unwrap();
+        assert!(format!("{err:#}").contains("svc.toml"), "{err:#}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Running guest code: the engine and its epoch ticker, compiled and linked
+//! services, the state each instance carries, and the one call path every
+//! request and every call between services takes.
+//!
+//! This layer knows nothing of HTTP serving, the registry or the host: a
+//! guest that calls another service reaches up through
+//! [`Calls`](crate::api::services::Calls), which the host implements.
+
+pub mod cache;
+pub mod call;
+pub mod engine;
+pub mod failure;
+pub mod failure_mark;
+pub mod limiter;
+pub mod linker;
+pub mod loader;
+pub mod pool;
+pub mod service;
+pub mod state;
+pub mod typed;
+pub mod world;
+
+use std::sync::{Arc, Weak};
+
+use wasmtime::{Engine, Store};
+
+use self::engine::EpochTicker;
+use self::service::Service;
+use self::state::{Grants, InstanceState};
+use crate::api::services::Calls;
+use crate::kv::KvStore;
+use crate::metrics::Metrics;
+
+/// What every instance is made with: the engine, the grants its contexts
+/// draw on, and the metrics its calls are counted in.
+pub struct Runtime {
+    /// The one engine every service is compiled for.
+    pub engine: Engine,
+    /// Counters and histograms served at the admin listener's `/metrics`.
+    pub metrics: Arc<Metrics>,
+    grants: Grants,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// A runtime on `engine` (whose epochs `ticker` advances). `calls` is
+    /// how guests reach other services (weak: the host owns the runtime).
+    pub fn new(
+        engine: Engine,
+        ticker: EpochTicker,
+        kv: Arc<dyn KvStore>,
+        metrics: Arc<Metrics>,
+        calls: Weak<dyn Calls>,
+    ) -> Runtime {
+        Runtime {
+            engine,
+            metrics,
+            grants: Grants { kv, calls },
+            _ticker: ticker,
+        }
+    }
+
+    /// A store for a new instance of `service`, serving `request_id`
+    /// `depth` calls below the HTTP request.
+    pub(crate) fn new_store(
+        &self,
+        service: &Service,
+        request_id: Arc<str>,
+        depth: u32,
+    ) -> Store<InstanceState> {
+        service.metrics(&self.metrics).instance_created();
+        let state = InstanceState::new(&service.info, &self.grants, request_id, depth);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(call::on_epoch_tick);
+        store
+    }
+}

@@ -1,0 +1,118 @@
+//! What one instance's [`wasmtime::Store`] carries: one context per
+//! interface the guest may import (each knowing only what it serves), the
+//! WASI context (empty: no files, env, sockets or stdin), and the limits of
+//! the call in progress. It never holds the host.
+
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
+
+use super::failure_mark::FailureMark;
+use super::limiter::MemoryLimiter;
+use super::service::ServiceInfo;
+use crate::api::config::ConfigCtx;
+use crate::api::http::HttpCtx;
+use crate::api::kv::KvCtx;
+use crate::api::log::LogCtx;
+use crate::api::request_id::RequestId;
+use crate::api::services::{Calls, ServicesCtx};
+use crate::api::stdio::GuestOutput;
+use crate::kv::KvStore;
+
+/// Per-instance host state.
+pub struct InstanceState {
+    /// `hive:service/log`.
+    pub(crate) log: LogCtx,
+    /// `hive:service/config`.
+    pub(crate) config: ConfigCtx,
+    /// `hive:service/kv`.
+    pub(crate) kv: KvCtx,
+    /// `hive:service/services` and typed calls.
+    pub(crate) services: ServicesCtx,
+    /// The request being served, shared with the contexts that tag output.
+    request_id: RequestId,
+    wasi: WasiCtx,
+    http: HttpCtx,
+    table: ResourceTable,
+    /// Checked by wasmtime whenever the guest grows memory or tables.
+    pub(crate) limiter: MemoryLimiter,
+    /// When the current call must stop; read on every epoch tick.
+    pub(crate) deadline: Instant,
+    /// Set if the current call fails, before the instance is dropped, so a
+    /// `wasi:http` response body it was writing ends as cut off.
+    pub(crate) failure_mark: Option<FailureMark>,
+}
+
+/// What an instance's contexts are made from, besides its service.
+pub(crate) struct Grants {
+    /// The key-value store (the service's namespace is its name).
+    pub kv: Arc<dyn KvStore>,
+    /// How calls to other services reach the host.
+    pub calls: Weak<dyn Calls>,
+}
+
+impl InstanceState {
+    /// State for a call into `service`, `depth` calls below the request
+    /// `request_id`. The WASI context grants nothing: stdout and stderr go
+    /// to the host log, everything else is denied.
+    pub(crate) fn new(
+        service: &ServiceInfo,
+        grants: &Grants,
+        request_id: Arc<str>,
+        depth: u32,
+    ) -> InstanceState {
+        let name = &service.name;
+        let request_id = RequestId::new(request_id);
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(name.clone(), request_id.clone(), "stdout"))
+            .stderr(GuestOutput::new(name.clone(), request_id.clone(), "stderr"))
+            .build();
+        InstanceState {
+            log: LogCtx::new(name.clone(), request_id.clone()),
+            config: ConfigCtx::new(service.config.clone()),
+            kv: KvCtx::new(grants.kv.clone(), name.clone()),
+            services: ServicesCtx::new(
+                grants.calls.clone(),
+                name.clone(),
+                request_id.clone(),
+                depth,
+            ),
+            http: HttpCtx::new(
+                name.clone(),
+                request_id.clone(),
+                service.allowed_outbound.clone(),
+            ),
+            request_id,
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(service.limits.memory_bytes),
+            deadline: Instant::now(),
+            failure_mark: None,
+        }
+    }
+
+    /// Prepares a reused instance for its next request: every context now
+    /// tags its output with `request_id`.
+    pub(crate) fn begin_request(&mut self, request_id: Arc<str>) {
+        self.request_id.set(request_id);
+        self.failure_mark = None;
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.http.view(&mut self.table)
+    }
+}

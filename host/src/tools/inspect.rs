@@ -1,0 +1,87 @@
+//! `hive inspect <file.wasm>`: what a component is and whether this host can
+//! load it, without starting a host. It loads the file exactly as the
+//! registry would, with the same linker.
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use wasmtime::component::Component;
+
+use crate::config::Limits;
+use crate::digest::hex_digest;
+use crate::runtime::engine::{EngineSettings, build_engine};
+use crate::runtime::linker::host_linker;
+use crate::runtime::loader::load_service;
+
+/// What `inspect` found.
+#[derive(Debug)]
+pub struct Report {
+    /// The file's size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file.
+    pub digest: String,
+    /// The world, when the host recognises it.
+    pub world: Option<&'static str>,
+    /// Everything the component imports (empty if it did not parse).
+    pub imports: Vec<String>,
+    /// Everything it exports.
+    pub exports: Vec<String>,
+    /// `Ok` if this host can serve it, else why not.
+    pub loadable: std::result::Result<(), String>,
+}
+
+/// Inspects the component at `path`. Fails only if the file cannot be read.
+pub fn inspect(path: &Path) -> Result<Report> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let engine = build_engine(&EngineSettings { max_instances: 1 })?;
+    let linker = host_linker(&engine)?;
+
+    let (imports, exports) = match Component::new(&engine, &bytes) {
+        Ok(component) => {
+            let ty = component.component_type();
+            (
+                ty.imports(&engine).map(|(n, _)| n.to_string()).collect(),
+                ty.exports(&engine).map(|(n, _)| n.to_string()).collect(),
+            )
+        }
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let loaded = load_service(&engine, &linker, path, &Limits::default(), None);
+    let world = loaded
+        .as_ref()
+        .ok()
+        .map(|service| service.entry.world().name());
+    Ok(Report {
+        size: bytes.len() as u64,
+        digest: hex_digest(&bytes),
+        world,
+        imports,
+        exports,
+        loadable: loaded.map(|_| ()).map_err(|err| format!("{err:#}")),
+    })
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "size:     {} bytes", self.size)?;
+        writeln!(f, "sha256:   {}", self.digest)?;
+        writeln!(
+            f,
+            "world:    {}",
+            self.world.unwrap_or("(not one Hive serves)")
+        )?;
+        writeln!(f, "imports:")?;
+        for name in &self.imports {
+            writeln!(f, "  {name}")?;
+        }
+        writeln!(f, "exports:")?;
+        for name in &self.exports {
+            writeln!(f, "  {name}")?;
+        }
+        match &self.loadable {
+            Ok(()) => write!(f, "loadable: yes"),
+            Err(reason) => write!(f, "loadable: no: {reason}"),
+        }
+    }
+}
