@@ -19,6 +19,7 @@ use crate::api::services::{BoxFuture, CallScope, Calls};
 use crate::config::Limits;
 use crate::kv::KvStore;
 use crate::kv::redb::RedbStore;
+use crate::logging::escape;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
@@ -120,7 +121,7 @@ impl Calls for Host {
                     caller = %scope.caller,
                     callee = %service,
                     "call failed: {}",
-                    failure.describe()
+                    escape(&failure.describe())
                 );
                 match failure.kind {
                     FailureKind::CallDepthExceeded => CallError::DepthExceeded(MAX_CALL_DEPTH),
@@ -180,7 +181,12 @@ impl Host {
             .filter(|found| found.target.name() == callee.name())
         {
             request.route = found.pattern.as_str().to_string();
-            request.params = found.params;
+            request.params = found.params.map_err(|invalid| {
+                CallError::Failed(format!(
+                    "path parameter `{}` is not UTF-8 once percent-decoded",
+                    invalid.name
+                ))
+            })?;
         }
         Ok(callee)
     }

@@ -49,6 +49,7 @@ pub use admin::{Admin, serve as serve_admin};
 pub use config::{HostConfig, Limits, LimitsConfig, ServerConfig, service_name};
 pub use fswatch::Watching;
 pub use host::{Host, HostSettings};
+pub use http::connections::ConnectionCaps;
 pub use http::listener::shutdown_signal;
 pub use http::serve;
 pub use logging::{LogFormat, init as init_logging};

@@ -1,6 +1,7 @@
 //! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`),
 //! as human-readable lines or as JSON objects for log collectors.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use clap::ValueEnum;
@@ -25,5 +26,41 @@ pub fn init(format: LogFormat) {
     match format {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// `text` with control characters escaped (`\n`, `\r`, `\t`, `\u{1b}`, ...),
+/// for any log field a guest or a client controls: a raw newline would let
+/// them start a fake log line, an escape sequence would rewrite a terminal.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => escaped.push_str(&c.escape_unicode().to_string()),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn control_characters_cannot_start_a_line_or_drive_a_terminal() {
+        assert_eq!(escape("plain text, é"), "plain text, é");
+        assert_eq!(
+            escape("x\n2026-11-26T00:00:00Z  INFO hive: forged\r"),
+            "x\\n2026-11-26T00:00:00Z  INFO hive: forged\\r"
+        );
+        assert_eq!(escape("\u{1b}[31mred\u{7f}"), "\\u{1b}[31mred\\u{7f}");
+        assert!(!escape("a\u{85}b").contains('\u{85}'));
     }
 }

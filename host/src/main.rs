@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hive::{
-    Admin, AdminClient, EngineSettings, Host, HostConfig, HostSettings, Limits, LimitsConfig,
-    LogFormat, ServerConfig, format_table,
+    Admin, AdminClient, ConnectionCaps, EngineSettings, Host, HostConfig, HostSettings, Limits,
+    LimitsConfig, LogFormat, ServerConfig, format_table,
 };
 
 /// Hive runs microservices as sandboxed WebAssembly components.
@@ -230,6 +230,7 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         .merged_with(&args.limits)
         .apply(&Limits::default())
         .context("invalid limits")?;
+    let upload_timeout = limits.body_timeout;
     let dir = server.dir();
     if args.build || dev {
         build(&args.components, &dir)?;
@@ -239,17 +240,17 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         strict: args.strict,
         engine: EngineSettings {
             max_instances: server
-                .max_instances
+                .max_instances()?
                 .unwrap_or(EngineSettings::default().max_instances),
         },
         limits,
         cache_dir: (!args.no_cache).then(|| server.cache_dir()),
         data_dir: server.data_dir(),
     };
-    let http = server.http();
+    let http = server.http()?;
     let listen = server.listen();
     let admin_listen = server.admin_listen();
-    let admin = Admin::new(server.admin_token()?);
+    let admin = Admin::new(server.admin_token()?, upload_timeout);
     let watch = !args.no_watch || dev;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -259,8 +260,9 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
     runtime.block_on(async move {
         // The admin API comes up first, so /health answers (and /ready says
         // no) while the folder is loading.
+        let caps = ConnectionCaps::for_this_process(http.max_connections);
         let admin_listener = admin.bind(admin_listen).await?;
-        tokio::spawn(hive::serve_admin(admin_listener, admin.clone()));
+        tokio::spawn(hive::serve_admin(admin_listener, admin.clone(), caps.admin));
 
         let host = tokio::task::spawn_blocking(move || Host::start(&settings))
             .await
@@ -279,6 +281,6 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         admin.set_host(host.clone());
-        hive::serve(listener, host, &http, hive::shutdown_signal()).await
+        hive::serve(listener, host, &http, caps.public, hive::shutdown_signal()).await
     })
 }

@@ -114,19 +114,20 @@ impl RoutePattern {
             })
     }
 
-    /// The `(name, value)` pairs for a path this pattern matches.
-    fn params(&self, path: &[&str]) -> Vec<(String, String)> {
-        self.segments
-            .iter()
-            .zip(path)
-            .filter_map(|(segment, actual)| match segment {
-                Segment::Param(name) => Some((
-                    name.clone(),
-                    percent_decode_str(actual).decode_utf8_lossy().into_owned(),
-                )),
-                Segment::Literal(_) => None,
-            })
-            .collect()
+    /// The `(name, value)` pairs for a path this pattern matches. A value
+    /// that does not decode to UTF-8 is an error naming its parameter: a
+    /// lossy decoding would map different paths to the same value.
+    fn params(&self, path: &[&str]) -> Result<Vec<(String, String)>, InvalidParam> {
+        let mut params = Vec::new();
+        for (segment, actual) in self.segments.iter().zip(path) {
+            if let Segment::Param(name) = segment {
+                let value = percent_decode_str(actual)
+                    .decode_utf8()
+                    .map_err(|_| InvalidParam { name: name.clone() })?;
+                params.push((name.clone(), value.into_owned()));
+            }
+        }
+        Ok(params)
     }
 
     /// The first segment when it is a literal: the key the router indexes
@@ -180,8 +181,16 @@ pub struct RouteMatch<'a, T> {
     pub target: &'a T,
     /// The pattern that matched.
     pub pattern: &'a RoutePattern,
-    /// `(name, value)` for each `:name` segment, percent-decoded.
-    pub params: Vec<(String, String)>,
+    /// `(name, value)` for each `:name` segment, percent-decoded; an error
+    /// when a value is not UTF-8 once decoded.
+    pub params: Result<Vec<(String, String)>, InvalidParam>,
+}
+
+/// A path parameter whose percent-decoded value is not UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidParam {
+    /// The parameter's name in the route.
+    pub name: String,
 }
 
 /// A route already taken, returned when inserting a conflicting one.
@@ -350,12 +359,27 @@ mod tests {
         let m = r.lookup("/users/42/posts/caf%C3%A9").unwrap();
         assert_eq!(
             m.params,
-            vec![
+            Ok(vec![
                 ("id".to_string(), "42".to_string()),
                 ("post".to_string(), "café".to_string())
-            ]
+            ])
         );
         assert_eq!(m.pattern.as_str(), "/users/:id/posts/:post");
+    }
+
+    #[test]
+    fn params_that_are_not_utf8_once_decoded_are_errors_not_lossy_values() {
+        let r = router(&[("/users/:id", "users")]);
+        for path in ["/users/%ff", "/users/%fe", "/users/a%c3"] {
+            let m = r.lookup(path).unwrap();
+            assert_eq!(
+                m.params,
+                Err(InvalidParam {
+                    name: "id".to_string()
+                }),
+                "{path}"
+            );
+        }
     }
 
     #[test]
@@ -415,6 +439,51 @@ mod tests {
     fn display_round_trips() {
         for good in ["/", "/a", "/a/:b/...", "/..."] {
             assert_eq!(good.parse::<RoutePattern>().unwrap().to_string(), good);
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_route_text_parses_or_errors_and_round_trips(text in "\\PC{0,40}") {
+                if let Ok(pattern) = text.parse::<RoutePattern>() {
+                    prop_assert_eq!(pattern.to_string(), text.clone());
+                    prop_assert_eq!(pattern.as_str().parse::<RoutePattern>().unwrap(), pattern);
+                }
+            }
+
+            #[test]
+            fn any_path_is_looked_up_without_panicking(path in "/[\\PC%]{0,60}") {
+                let r = router(&[("/users/:id", "users"), ("/a/...", "a"), ("/", "root"), ("/:x/:y", "two")]);
+                if let Some(found) = r.lookup(&path) {
+                    // Values decode exactly, or the lookup says which
+                    // parameter does not.
+                    match found.params {
+                        Ok(params) => {
+                            let names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+                            let expected: Vec<&str> = match *found.target {
+                                "users" => vec!["id"],
+                                "two" => vec!["x", "y"],
+                                _ => vec![],
+                            };
+                            prop_assert_eq!(names, expected);
+                        }
+                        Err(invalid) => prop_assert!(["id", "x", "y"].contains(&invalid.name.as_str())),
+                    }
+                }
+            }
+
+            #[test]
+            fn literal_routes_find_their_own_path(
+                segments in proptest::collection::vec("[a-z0-9]{1,6}", 1..5)
+            ) {
+                let path = format!("/{}", segments.join("/"));
+                let r = router(&[(path.as_str(), "it"), ("/...", "all")]);
+                prop_assert_eq!(hit(&r, &path), Some("it"));
+            }
         }
     }
 }

@@ -5,10 +5,14 @@
 //! With a bearer token configured every endpoint but `/health`, `/ready` and
 //! the page itself requires it (none: 401, wrong: 403). Without a token the
 //! listener refuses to bind anything but loopback, so an unauthenticated
-//! admin API is never reachable from another machine.
+//! admin API is never reachable from another machine; and it answers only
+//! requests addressed to a loopback name (so a web page cannot reach it by
+//! DNS rebinding) and refuses writes from another origin (so a page cannot
+//! deploy through the user's browser).
 
 pub mod components;
 pub mod deploy;
+pub mod origin;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,14 +41,20 @@ const STATUS_PAGE: &str = include_str!("status.html");
 pub struct Admin {
     host: OnceLock<Arc<Host>>,
     token: Option<String>,
+    /// The address the listener is bound to, for checking `Host` headers.
+    bound: OnceLock<SocketAddr>,
+    uploads: deploy::Uploads,
 }
 
 impl Admin {
-    /// Admin state guarded by `token`, if any.
-    pub fn new(token: Option<String>) -> Arc<Admin> {
+    /// Admin state guarded by `token`, if any; an upload must arrive within
+    /// `upload_timeout`.
+    pub fn new(token: Option<String>, upload_timeout: Duration) -> Arc<Admin> {
         Arc::new(Admin {
             host: OnceLock::new(),
             token,
+            bound: OnceLock::new(),
+            uploads: deploy::Uploads::new(upload_timeout),
         })
     }
 
@@ -62,14 +72,19 @@ impl Admin {
                  HIVE_ADMIN_TOKEN or --admin-token-file, or listen on a loopback address"
             );
         }
-        TcpListener::bind(address)
-            .await
-            .map_err(|err| anyhow::anyhow!("cannot listen on {address} for the admin API: {err}"))
+        let listener = TcpListener::bind(address).await.map_err(|err| {
+            anyhow::anyhow!("cannot listen on {address} for the admin API: {err}")
+        })?;
+        if let Ok(bound) = listener.local_addr() {
+            let _ = self.bound.set(bound);
+        }
+        Ok(listener)
     }
 }
 
-/// Serves the admin API on `listener` until the process exits.
-pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
+/// Serves the admin API on `listener`, at most `max_connections` at once,
+/// until the process exits.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>, max_connections: usize) {
     if let Ok(address) = listener.local_addr() {
         tracing::info!("admin API on http://{address}");
     }
@@ -84,6 +99,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
         listener,
         http,
         handler,
+        max_connections,
         std::future::pending(),
         Duration::ZERO,
     )
@@ -91,6 +107,11 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
 }
 
 async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
+    if admin.token.is_none()
+        && let Err(reason) = origin::check(&req, admin.bound.get())
+    {
+        return error(StatusCode::FORBIDDEN, &reason);
+    }
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
@@ -116,10 +137,16 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
                     json_response(StatusCode::OK, &components::list(host))
                 }
                 (&Method::PUT, ["components", name]) => {
-                    deploy::upload(host, name, "wasm", req).await
+                    admin
+                        .uploads
+                        .upload(host, name, deploy::Kind::Wasm, req)
+                        .await
                 }
                 (&Method::PUT, ["components", name, "manifest"]) => {
-                    deploy::upload(host, name, "toml", req).await
+                    admin
+                        .uploads
+                        .upload(host, name, deploy::Kind::Manifest, req)
+                        .await
                 }
                 (&Method::DELETE, ["components", name]) => deploy::remove(host, name),
                 _ => error(StatusCode::NOT_FOUND, "no such admin endpoint"),

@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
 
-use super::limits::LimitsConfig;
+use super::limits::{LimitsConfig, checked};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -69,6 +69,12 @@ pub struct ServerConfig {
     /// File holding the admin API's bearer token (or set HIVE_ADMIN_TOKEN)
     #[arg(long)]
     pub admin_token_file: Option<PathBuf>,
+    /// Most open client connections; more wait in the kernel's queue [default: from the open-files limit]
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Memory all buffered request bodies may take together, in MiB; beyond it 503 [default: 256]
+    #[arg(long)]
+    pub body_budget_mib: Option<usize>,
 }
 
 impl ServerConfig {
@@ -93,6 +99,8 @@ impl ServerConfig {
                 .admin_token_file
                 .clone()
                 .or_else(|| self.admin_token_file.clone()),
+            max_connections: overrides.max_connections.or(self.max_connections),
+            body_budget_mib: overrides.body_budget_mib.or(self.body_budget_mib),
         }
     }
 
@@ -146,19 +154,48 @@ impl ServerConfig {
             .unwrap_or_else(|| PathBuf::from(".hive/data"))
     }
 
-    /// Connection-level settings, with defaults filled in.
-    pub fn http(&self) -> HttpSettings {
+    /// Connection-level settings, with defaults filled in; a value outside
+    /// its range is an error naming the key.
+    pub fn http(&self) -> Result<HttpSettings> {
         let defaults = HttpSettings::default();
-        HttpSettings {
-            header_read_timeout: self
-                .header_read_timeout_ms
-                .map_or(defaults.header_read_timeout, Duration::from_millis),
-            max_header_bytes: self
-                .max_header_kib
-                .map_or(defaults.max_header_bytes, |kib| (kib * 1024).max(1024)),
-            shutdown_grace: self
-                .shutdown_grace_ms
-                .map_or(defaults.shutdown_grace, Duration::from_millis),
+        let millis = |key: &str, value: Option<u64>, default: Duration, min: u64| {
+            value.map_or(Ok(default), |ms| {
+                checked(key, ms, (min, 3_600_000)).map(Duration::from_millis)
+            })
+        };
+        Ok(HttpSettings {
+            header_read_timeout: millis(
+                "header-read-timeout-ms",
+                self.header_read_timeout_ms,
+                defaults.header_read_timeout,
+                1,
+            )?,
+            max_header_bytes: match self.max_header_kib {
+                Some(kib) => checked("max-header-kib", kib, (1, 1024))? * 1024,
+                None => defaults.max_header_bytes,
+            },
+            shutdown_grace: millis(
+                "shutdown-grace-ms",
+                self.shutdown_grace_ms,
+                defaults.shutdown_grace,
+                0,
+            )?,
+            max_connections: match self.max_connections {
+                Some(count) => Some(checked("max-connections", count, (1, 1_000_000))?),
+                None => None,
+            },
+            body_budget_bytes: match self.body_budget_mib {
+                Some(mib) => checked("body-budget-mib", mib, (1, 1 << 20))? << 20,
+                None => defaults.body_budget_bytes,
+            },
+        })
+    }
+
+    /// The most component instances alive at once, checked.
+    pub fn max_instances(&self) -> Result<Option<u32>> {
+        match self.max_instances {
+            Some(count) => Ok(Some(checked("max-instances", count, (1, 100_000))?)),
+            None => Ok(None),
         }
     }
 }
@@ -172,6 +209,11 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// How long open requests may run after shutdown begins.
     pub shutdown_grace: Duration,
+    /// Most open client connections, when set; otherwise derived from the
+    /// process's open-files limit.
+    pub max_connections: Option<usize>,
+    /// Bytes all buffered request bodies may take together.
+    pub body_budget_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -180,6 +222,8 @@ impl Default for HttpSettings {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            max_connections: None,
+            body_budget_bytes: 256 << 20,
         }
     }
 }
@@ -217,7 +261,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.server.listen(), "0.0.0.0:9000".parse().unwrap());
         assert_eq!(config.server.dir(), PathBuf::from("/srv/hive"));
-        assert_eq!(config.server.http().max_header_bytes, 16 * 1024);
+        assert_eq!(config.server.http().unwrap().max_header_bytes, 16 * 1024);
         assert_eq!(config.limits.memory_mib, Some(32));
     }
 
@@ -235,6 +279,28 @@ mod tests {
         let merged = file.merged_with(&flags);
         assert_eq!(merged.listen(), "127.0.0.1:2".parse().unwrap());
         assert_eq!(merged.shutdown_grace_ms, Some(5));
+    }
+
+    #[test]
+    fn server_values_out_of_range_are_errors_naming_the_key() {
+        for (text, key) in [
+            (
+                "[server]\nmax-header-kib = 18014398509481984",
+                "max-header-kib",
+            ),
+            (
+                "[server]\nheader-read-timeout-ms = 0",
+                "header-read-timeout-ms",
+            ),
+            ("[server]\nbody-budget-mib = 0", "body-budget-mib"),
+            ("[server]\nmax-connections = 0", "max-connections"),
+        ] {
+            let config: HostConfig = toml::from_str(text).unwrap();
+            let err = config.server.http().unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let config: HostConfig = toml::from_str("[server]\nmax-instances = 0").unwrap();
+        assert!(config.server.max_instances().is_err());
     }
 
     #[test]

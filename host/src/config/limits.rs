@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use serde::Deserialize;
 
@@ -23,6 +23,9 @@ pub struct Limits {
     pub queue_timeout: Duration,
     /// Largest request body accepted; larger ones get 413.
     pub request_body_bytes: usize,
+    /// Time a client has to send the whole request body of a Hive-world
+    /// request; then 408 and the connection is closed.
+    pub body_timeout: Duration,
     /// Largest response body a service may return; larger ones become 500.
     pub response_body_bytes: usize,
     /// Requests one instance may serve before it is discarded. 1 (the
@@ -39,10 +42,31 @@ impl Default for Limits {
             concurrency: 100,
             queue_timeout: Duration::from_millis(1000),
             request_body_bytes: 16 * MIB,
+            body_timeout: Duration::from_secs(10),
             response_body_bytes: 16 * MIB,
             instance_reuse: 1,
         }
     }
+}
+
+/// The range each `[limits]` key accepts, inclusive. Wide enough for any
+/// real service; narrow enough that no value can overflow or exhaust the
+/// host (a semaphore of 2^62 permits, a 16 EiB memory limit, ...).
+pub mod range {
+    /// `memory-mib`: 1 MiB to 4 GiB (a 32-bit linear memory).
+    pub const MEMORY_MIB: (usize, usize) = (1, 4096);
+    /// `timeout-ms`: 1 ms to 1 hour.
+    pub const TIMEOUT_MS: (u64, u64) = (1, 3_600_000);
+    /// `concurrency`: 1 to 100,000 instances.
+    pub const CONCURRENCY: (usize, usize) = (1, 100_000);
+    /// `queue-timeout-ms`: 0 (no waiting) to 10 minutes.
+    pub const QUEUE_TIMEOUT_MS: (u64, u64) = (0, 600_000);
+    /// `request-body-kib` and `response-body-kib`: 0 to 1 GiB.
+    pub const BODY_KIB: (usize, usize) = (0, 1 << 20);
+    /// `body-timeout-ms`: 1 ms to 1 hour.
+    pub const BODY_TIMEOUT_MS: (u64, u64) = (1, 3_600_000);
+    /// `instance-reuse`: 1 (fresh every time) to 1,000,000 requests.
+    pub const INSTANCE_REUSE: (u32, u32) = (1, 1_000_000);
 }
 
 /// A `[limits]` table, as written in the host config file or a manifest.
@@ -52,7 +76,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LimitsConfig {
-    /// Linear memory per instance, in MiB [default: 64]
+    /// Linear memory per instance, in MiB (1 to 4096) [default: 64]
     #[arg(long)]
     pub memory_mib: Option<usize>,
     /// Time per request (CPU and waiting), in ms; then 504 [default: 10000]
@@ -67,33 +91,62 @@ pub struct LimitsConfig {
     /// Largest request body, in KiB; larger gets 413 [default: 16384]
     #[arg(long)]
     pub request_body_kib: Option<usize>,
+    /// Time to receive a whole request body, in ms; then 408 [default: 10000]
+    #[arg(long)]
+    pub body_timeout_ms: Option<u64>,
     /// Largest response body a service may return, in KiB; larger becomes 500 [default: 16384]
     #[arg(long)]
     pub response_body_kib: Option<usize>,
-    /// Requests one instance may serve (Hive-world HTTP requests only); 1 = a fresh instance every time [default: 1]
+    /// Requests one instance may serve; 1 = a fresh instance every time [default: 1]
     #[arg(long)]
     pub instance_reuse: Option<u32>,
 }
 
+/// `value` if it lies in `(min, max)`, else an error naming the key, the
+/// value and the range.
+pub(crate) fn checked<T: PartialOrd + Copy + std::fmt::Display>(
+    key: &str,
+    value: T,
+    (min, max): (T, T),
+) -> Result<T> {
+    if value < min || value > max {
+        bail!("`{key} = {value}` is out of range: it must be between {min} and {max}");
+    }
+    Ok(value)
+}
+
 impl LimitsConfig {
-    /// `base` with every value this table sets replaced.
+    /// `base` with every value this table sets replaced. A value outside
+    /// its key's [`range`] is an error naming the key, the value and the
+    /// range; nothing is rounded or wrapped.
     pub fn apply(&self, base: &Limits) -> Result<Limits> {
-        let limits = Limits {
-            memory_bytes: self.memory_mib.map_or(base.memory_bytes, |mib| mib * MIB),
-            timeout: self.timeout_ms.map_or(base.timeout, Duration::from_millis),
-            concurrency: self.concurrency.unwrap_or(base.concurrency),
-            queue_timeout: self
-                .queue_timeout_ms
-                .map_or(base.queue_timeout, Duration::from_millis),
-            request_body_bytes: self
-                .request_body_kib
-                .map_or(base.request_body_bytes, |kib| kib * 1024),
-            response_body_bytes: self
-                .response_body_kib
-                .map_or(base.response_body_bytes, |kib| kib * 1024),
-            instance_reuse: self.instance_reuse.unwrap_or(base.instance_reuse),
-        };
-        limits.validate()?;
+        let mut limits = base.clone();
+        if let Some(mib) = self.memory_mib {
+            limits.memory_bytes = checked("memory-mib", mib, range::MEMORY_MIB)? * MIB;
+        }
+        if let Some(ms) = self.timeout_ms {
+            limits.timeout = Duration::from_millis(checked("timeout-ms", ms, range::TIMEOUT_MS)?);
+        }
+        if let Some(count) = self.concurrency {
+            limits.concurrency = checked("concurrency", count, range::CONCURRENCY)?;
+        }
+        if let Some(ms) = self.queue_timeout_ms {
+            limits.queue_timeout =
+                Duration::from_millis(checked("queue-timeout-ms", ms, range::QUEUE_TIMEOUT_MS)?);
+        }
+        if let Some(kib) = self.request_body_kib {
+            limits.request_body_bytes = checked("request-body-kib", kib, range::BODY_KIB)? * 1024;
+        }
+        if let Some(ms) = self.body_timeout_ms {
+            limits.body_timeout =
+                Duration::from_millis(checked("body-timeout-ms", ms, range::BODY_TIMEOUT_MS)?);
+        }
+        if let Some(kib) = self.response_body_kib {
+            limits.response_body_bytes = checked("response-body-kib", kib, range::BODY_KIB)? * 1024;
+        }
+        if let Some(count) = self.instance_reuse {
+            limits.instance_reuse = checked("instance-reuse", count, range::INSTANCE_REUSE)?;
+        }
         Ok(limits)
     }
 
@@ -105,28 +158,10 @@ impl LimitsConfig {
             concurrency: overrides.concurrency.or(self.concurrency),
             queue_timeout_ms: overrides.queue_timeout_ms.or(self.queue_timeout_ms),
             request_body_kib: overrides.request_body_kib.or(self.request_body_kib),
+            body_timeout_ms: overrides.body_timeout_ms.or(self.body_timeout_ms),
             response_body_kib: overrides.response_body_kib.or(self.response_body_kib),
             instance_reuse: overrides.instance_reuse.or(self.instance_reuse),
         }
-    }
-}
-
-impl Limits {
-    /// Rejects values that would make a service unusable.
-    pub fn validate(&self) -> Result<()> {
-        if self.memory_bytes == 0 || self.memory_bytes > 4096 * MIB {
-            anyhow::bail!("memory-mib must be between 1 and 4096");
-        }
-        if self.timeout.is_zero() {
-            anyhow::bail!("timeout-ms must be at least 1");
-        }
-        if self.concurrency == 0 {
-            anyhow::bail!("concurrency must be at least 1");
-        }
-        if self.instance_reuse == 0 {
-            anyhow::bail!("instance-reuse must be at least 1 (1 = a fresh instance per request)");
-        }
-        Ok(())
     }
 }
 
@@ -177,7 +212,77 @@ mod tests {
     }
 
     #[test]
+    fn values_that_would_overflow_or_wrap_are_errors_naming_key_value_and_range() {
+        for (bad, key) in [
+            ("concurrency = 4611686018427387904", "concurrency"),
+            ("memory-mib = 17592186044417", "memory-mib"),
+            ("request-body-kib = 18014398509481984", "request-body-kib"),
+            ("response-body-kib = 18014398509481984", "response-body-kib"),
+            ("timeout-ms = 18446744073709551615", "timeout-ms"),
+            ("instance-reuse = 4294967295", "instance-reuse"),
+        ] {
+            let config: LimitsConfig = toml::from_str(bad).unwrap();
+            let err = config.apply(&Limits::default()).unwrap_err().to_string();
+            let value = bad.split(" = ").nth(1).unwrap();
+            assert!(err.contains(key), "{bad}: {err}");
+            assert!(err.contains(value), "{bad}: {err}");
+            assert!(err.contains("between"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_ends_of_each_range_are_accepted() {
+        let config: LimitsConfig = toml::from_str(
+            "memory-mib = 4096\nconcurrency = 100000\nrequest-body-kib = 1048576\n\
+             queue-timeout-ms = 0\ninstance-reuse = 1000000",
+        )
+        .unwrap();
+        let limits = config.apply(&Limits::default()).unwrap();
+        assert_eq!(limits.memory_bytes, 4096 * MIB);
+        assert_eq!(limits.request_body_bytes, 1 << 30);
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         assert!(toml::from_str::<LimitsConfig>("memory = 5").is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_values_give_limits_in_range_or_an_error_never_a_wrap(
+                memory_mib in proptest::option::of(any::<usize>()),
+                timeout_ms in proptest::option::of(any::<u64>()),
+                concurrency in proptest::option::of(any::<usize>()),
+                queue_timeout_ms in proptest::option::of(any::<u64>()),
+                request_body_kib in proptest::option::of(any::<usize>()),
+                body_timeout_ms in proptest::option::of(any::<u64>()),
+                response_body_kib in proptest::option::of(any::<usize>()),
+                instance_reuse in proptest::option::of(any::<u32>()),
+            ) {
+                let config = LimitsConfig {
+                    memory_mib, timeout_ms, concurrency, queue_timeout_ms,
+                    request_body_kib, body_timeout_ms, response_body_kib, instance_reuse,
+                };
+                if let Ok(limits) = config.apply(&Limits::default()) {
+                    prop_assert!((MIB..=4096 * MIB).contains(&limits.memory_bytes));
+                    prop_assert!(limits.memory_bytes % MIB == 0);
+                    if let Some(mib) = memory_mib {
+                        prop_assert_eq!(limits.memory_bytes, mib * MIB);
+                    }
+                    prop_assert!((1..=100_000).contains(&limits.concurrency));
+                    prop_assert!(limits.request_body_bytes <= 1 << 30);
+                    prop_assert!(limits.response_body_bytes <= 1 << 30);
+                    if let Some(kib) = request_body_kib {
+                        prop_assert_eq!(limits.request_body_bytes, kib * 1024);
+                    }
+                    prop_assert!(!limits.timeout.is_zero() && !limits.body_timeout.is_zero());
+                    prop_assert!(limits.instance_reuse >= 1);
+                }
+            }
+        }
     }
 }

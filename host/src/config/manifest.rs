@@ -224,4 +224,47 @@ mod tests {
         assert!(Manifest::parse("routes = [").is_err());
         assert!(Manifest::parse("routes = \"/a\"").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A route made of literal and parameter segments, maybe ending in `...`.
+        fn route() -> impl Strategy<Value = String> {
+            let segment = prop_oneof!["[a-z0-9_-]{1,8}", ":[a-z][a-z0-9_]{0,6}"];
+            (proptest::collection::vec(segment, 0..4), any::<bool>()).prop_map(
+                |(segments, prefix)| {
+                    let mut route = format!("/{}", segments.join("/"));
+                    if prefix {
+                        route.push_str(if segments.is_empty() { "..." } else { "/..." });
+                    }
+                    route
+                },
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_parses_or_errors_without_panicking(text in "\\PC{0,200}") {
+                let _ = Manifest::parse(&text);
+            }
+
+            #[test]
+            fn written_manifests_read_back_the_same(
+                routes in proptest::collection::vec(route(), 0..5),
+                config in proptest::collection::btree_map("[a-z][a-z0-9-]{0,10}", "\\PC{0,20}", 0..5),
+                timeout in 1u64..3_600_000,
+            ) {
+                let mut text = format!("routes = {routes:?}\n[limits]\ntimeout-ms = {timeout}\n[config]\n");
+                for (key, value) in &config {
+                    text.push_str(&format!("{key} = {}\n", toml::Value::String(value.clone())));
+                }
+                let manifest = Manifest::parse(&text).unwrap();
+                let read: Vec<String> = manifest.routes.unwrap().iter().map(|r| r.to_string()).collect();
+                prop_assert_eq!(read, routes);
+                prop_assert_eq!(manifest.config, config);
+                prop_assert_eq!(manifest.limits.timeout_ms, Some(timeout));
+            }
+        }
+    }
 }

@@ -120,4 +120,41 @@ mod tests {
         });
         assert!(bad_value.unwrap_err().contains("invalid value"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn requests_keep_their_headers_and_body(
+                headers in proptest::collection::vec(("[a-z][a-z0-9-]{0,15}", "[ -~]{0,30}"), 0..8),
+                body in proptest::collection::vec(any::<u8>(), 0..2048),
+                path in "/[a-z0-9/]{0,20}",
+            ) {
+                let mut builder = http::Request::post(path.as_str());
+                for (name, value) in &headers {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+                let (parts, ()) = builder.body(()).unwrap().into_parts();
+                let wit = to_wit_request(&parts, Bytes::from(body.clone()), "/...", vec![]);
+                prop_assert_eq!(wit.body, body);
+                prop_assert_eq!(wit.headers.len(), headers.len());
+                prop_assert_eq!(wit.path, path);
+            }
+
+            #[test]
+            fn any_guest_response_converts_or_is_refused_without_panicking(
+                status in any::<u16>(),
+                headers in proptest::collection::vec(("\\PC{0,12}", "\\PC{0,20}"), 0..6),
+                body in proptest::collection::vec(any::<u8>(), 0..512),
+            ) {
+                let converted = to_http_response(bindings::Response { status, headers, body });
+                if let Ok(response) = converted {
+                    prop_assert!((100..=999).contains(&response.status().as_u16()));
+                    prop_assert!(!response.headers().contains_key("content-length"));
+                }
+            }
+        }
+    }
 }

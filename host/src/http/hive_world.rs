@@ -4,16 +4,20 @@
 
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Limited};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
+use hyper::header::{CONNECTION, HeaderValue, RETRY_AFTER};
 use hyper::{Request, StatusCode};
 use serde_json::json;
+use tokio::time::Instant;
 
 use super::body::HttpResponse;
-use super::convert;
+use super::body_budget::Reservation;
 use super::problem::{failed, problem};
+use super::{Front, convert};
 use crate::api::bindings;
-use crate::host::Host;
+use crate::router::InvalidParam;
 use crate::runtime::Runtime;
 use crate::runtime::call::{Caller, call};
 use crate::runtime::failure::{Failure, FailureKind};
@@ -21,17 +25,32 @@ use crate::runtime::service::Service;
 
 /// Serves `req` with `service`, matched by `route` with `params`.
 pub async fn serve(
-    host: &Host,
+    front: &Front,
     service: &Arc<Service>,
     req: Request<Incoming>,
     route: &str,
-    params: Vec<(String, String)>,
+    params: Result<Vec<(String, String)>, InvalidParam>,
     request_id: &Arc<str>,
 ) -> HttpResponse {
-    let request = match read_request(req, route, params, service, request_id).await {
-        Ok(request) => request,
-        Err(response) => return *response,
+    let params = match params {
+        Ok(params) => params,
+        Err(invalid) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                Some(request_id),
+                "a path parameter is not valid UTF-8 once percent-decoded",
+                json!({ "parameter": invalid.name }),
+            );
+        }
     };
+    // The reservation lasts as long as the body's bytes do: until the guest
+    // has answered.
+    let (request, _reservation) =
+        match read_request(front, req, route, params, service, request_id).await {
+            Ok(read) => read,
+            Err(response) => return *response,
+        };
+    let host = &front.host;
     let component = service.name();
     let metrics = host.metrics();
     let response = match invoke(&host.runtime, service, request_id, &request).await {
@@ -75,41 +94,97 @@ pub async fn invoke(
     .await
 }
 
-/// Reads the body (within the service's limit) and builds the WIT request.
+/// Reads the body and builds the WIT request. The body must stay within
+/// the service's `request-body-kib` (413), arrive within its
+/// `body-timeout-ms` (408), and fit in the host's body budget (503); the
+/// budget is reserved up front for an announced length, as it arrives for
+/// a chunked one.
 async fn read_request(
+    front: &Front,
     req: Request<Incoming>,
     route: &str,
     params: Vec<(String, String)>,
     service: &Service,
     request_id: &str,
-) -> Result<bindings::Request, Box<HttpResponse>> {
-    let limit = service.info.limits.request_body_bytes;
+) -> Result<(bindings::Request, Reservation), Box<HttpResponse>> {
+    let limits = &service.info.limits;
+    let limit = limits.request_body_bytes;
+    let refuse = |status: StatusCode, message: &str, extra: serde_json::Value| {
+        // The body is left unread, so the connection cannot carry another
+        // request: say so, and hyper closes it.
+        let mut response = problem(status, Some(request_id), message, extra);
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        Box::new(response)
+    };
     let too_large = || {
-        Box::new(problem(
+        refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            Some(request_id),
             "request body too large",
             json!({ "limit_bytes": limit }),
-        ))
+        )
+    };
+    let over_budget = || {
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the host is buffering too many request bodies; retry shortly",
+            json!({}),
+        )
     };
     // Refuse early when the client announces a body over the limit.
-    if req.body().size_hint().lower() > limit as u64 {
+    let announced = req.body().size_hint().lower();
+    if announced > limit as u64 {
         return Err(too_large());
     }
+    let mut reservation = Reservation::default();
+    if !front.budget.grow(&mut reservation, announced as usize) {
+        return Err(over_budget());
+    }
 
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(err) => {
-            return Err(Box::new(problem(
-                StatusCode::BAD_REQUEST,
-                Some(request_id),
-                "could not read the request body",
-                json!({ "reason": err.to_string() }),
-            )));
+    let (parts, mut body) = req.into_parts();
+    let mut bytes = BytesMut::new();
+    if !body.is_end_stream() {
+        let deadline = Instant::now() + limits.body_timeout;
+        bytes.reserve(announced as usize);
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Err(_elapsed) => {
+                    return Err(refuse(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "the request body did not arrive in time",
+                        json!({ "timeout_ms": limits.body_timeout.as_millis() as u64 }),
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(err))) => {
+                    return Err(refuse(
+                        StatusCode::BAD_REQUEST,
+                        "could not read the request body",
+                        json!({ "reason": err.to_string() }),
+                    ));
+                }
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let length = bytes.len() + data.len();
+            if length > limit {
+                return Err(too_large());
+            }
+            let more = length.saturating_sub(reservation.bytes());
+            if !front.budget.grow(&mut reservation, more) {
+                return Err(over_budget());
+            }
+            bytes.extend_from_slice(&data);
         }
-    };
-
-    Ok(convert::to_wit_request(&parts, body, route, params))
+    }
+    let request = convert::to_wit_request(&parts, bytes.freeze(), route, params);
+    Ok((request, reservation))
 }

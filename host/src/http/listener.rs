@@ -1,9 +1,10 @@
-//! The accept loop both listeners share: accept connections, serve each
-//! with HTTP/1.1 on its own task, and on shutdown stop accepting and let
-//! open connections finish within a grace period.
+//! The accept loop both listeners share: accept connections up to a cap,
+//! serve each with HTTP/1.1 on its own task, and on shutdown stop accepting
+//! and let open connections finish within a grace period.
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -12,15 +13,21 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::body::HttpBody;
 
-/// Serves every connection `listener` accepts with `handler` until
-/// `shutdown` completes, then waits up to `grace` for open ones to finish.
+/// How often "at the connection cap" may be logged.
+const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Serves every connection `listener` accepts with `handler`, at most
+/// `max_connections` at once, until `shutdown` completes; then waits up to
+/// `grace` for open ones to finish.
 pub async fn serve_connections<H, F>(
     listener: TcpListener,
     http: http1::Builder,
     handler: H,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) where
@@ -28,8 +35,30 @@ pub async fn serve_connections<H, F>(
     F: Future<Output = Result<Response<HttpBody>, Infallible>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let mut cap_logged: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
+        // At the cap, stop accepting: new connections wait in the kernel's
+        // queue instead of costing a descriptor the host may not have.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if cap_logged.is_none_or(|at| at.elapsed() >= CAP_LOG_INTERVAL) {
+                    tracing::warn!(
+                        "{max_connections} connections open (the cap); new ones wait until one closes"
+                    );
+                    cap_logged = Some(Instant::now());
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -51,6 +80,7 @@ pub async fn serve_connections<H, F>(
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, "connection ended with an error: {err}");
             }
+            drop(slot);
         });
     }
 

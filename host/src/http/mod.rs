@@ -5,6 +5,8 @@
 //! failures become responses in [`problem`].
 
 pub mod body;
+pub mod body_budget;
+pub mod connections;
 pub mod convert;
 pub mod guarded_body;
 pub mod hive_world;
@@ -20,21 +22,33 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 
+use self::body_budget::BodyBudget;
 use crate::config::HttpSettings;
 use crate::host::Host;
 
-/// Serves `host` on `listener` until `shutdown` completes, then lets open
-/// requests finish (up to `settings.shutdown_grace`).
+/// What every public request shares: the host, and the budget its body
+/// is buffered against.
+pub struct Front {
+    /// The running host.
+    pub host: Arc<Host>,
+    /// Memory for buffered request bodies, host-wide.
+    pub budget: BodyBudget,
+}
+
+/// Serves `host` on `listener`, at most `max_connections` connections at
+/// once, until `shutdown` completes; then lets open requests finish (up to
+/// `settings.shutdown_grace`).
 pub async fn serve(
     listener: TcpListener,
     host: Arc<Host>,
     settings: &HttpSettings,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let address = listener
         .local_addr()
         .context("reading the listen address")?;
-    tracing::info!("listening on http://{address}");
+    tracing::info!("listening on http://{address} (at most {max_connections} connections)");
 
     let mut http = http1::Builder::new();
     // A head over max_header_size gets 431; a slow one is cut off (slowloris);
@@ -43,7 +57,19 @@ pub async fn serve(
         .header_read_timeout(settings.header_read_timeout)
         .max_header_size(settings.max_header_bytes)
         .keep_alive(true);
-    let handler = move |req| request::handle(host.clone(), req);
-    listener::serve_connections(listener, http, handler, shutdown, settings.shutdown_grace).await;
+    let front = Arc::new(Front {
+        host,
+        budget: BodyBudget::new(settings.body_budget_bytes),
+    });
+    let handler = move |req| request::handle(front.clone(), req);
+    listener::serve_connections(
+        listener,
+        http,
+        handler,
+        max_connections,
+        shutdown,
+        settings.shutdown_grace,
+    )
+    .await;
     Ok(())
 }

@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::body::HttpResponse;
 use super::problem::problem;
-use super::{hive_world, wasi_http};
+use super::{Front, hive_world, wasi_http};
 use crate::digest::short;
-use crate::host::Host;
+use crate::logging::escape;
 use crate::runtime::service::Service;
 use crate::runtime::world::World;
 
@@ -23,14 +23,15 @@ use crate::runtime::world::World;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Handles one request and logs one line for it.
-pub async fn handle(host: Arc<Host>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+    let host = &front.host;
     let started = Instant::now();
     let request_id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     // Method and path outlive the request only for the log line.
     let log_request = tracing::enabled!(target: "hive::request", tracing::Level::INFO);
     let method_path = log_request.then(|| (req.method().clone(), req.uri().path().to_string()));
 
-    let (mut response, served) = route_and_call(&host, req, &request_id).await;
+    let (mut response, served) = route_and_call(&front, req, &request_id).await;
     let elapsed = started.elapsed();
     let metrics = host.metrics();
     metrics.request(
@@ -51,7 +52,7 @@ pub async fn handle(host: Arc<Host>, req: Request<Incoming>) -> Result<HttpRespo
             target: "hive::request",
             request_id = %request_id,
             method = %method,
-            path = %path,
+            path = %escape(&path),
             component = %component,
             digest = %digest,
             route = %route,
@@ -66,10 +67,11 @@ pub async fn handle(host: Arc<Host>, req: Request<Incoming>) -> Result<HttpRespo
 /// Returns the response, plus the service and the route that handled it,
 /// if any.
 async fn route_and_call(
-    host: &Arc<Host>,
+    front: &Front,
     req: Request<Incoming>,
     request_id: &Arc<str>,
 ) -> (HttpResponse, Option<(Arc<Service>, Arc<str>)>) {
+    let host = &front.host;
     let deployment = host.registry.current();
     let Some(found) = deployment.router.lookup(req.uri().path()) else {
         let response = problem(
@@ -93,7 +95,7 @@ async fn route_and_call(
         World::Proxy => Box::pin(wasi_http::serve(host, &service, req, request_id)).await,
         World::Service => {
             Box::pin(hive_world::serve(
-                host, &service, req, &route, params, request_id,
+                front, &service, req, &route, params, request_id,
             ))
             .await
         }

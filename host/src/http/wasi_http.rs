@@ -40,14 +40,8 @@ pub async fn serve(
     req: Request<Incoming>,
     request_id: &Arc<str>,
 ) -> HttpResponse {
-    if req.uri().authority().is_none() && !req.headers().contains_key(hyper::header::HOST) {
-        // wasi:http requires an authority; HTTP/1.1 clients always send Host.
-        return problem(
-            StatusCode::BAD_REQUEST,
-            Some(request_id),
-            "the request has no Host header",
-            json!({}),
-        );
+    if let Err(reason) = check_authority(&req) {
+        return problem(StatusCode::BAD_REQUEST, Some(request_id), reason, json!({}));
     }
     let limits = &service.info.limits;
     let limit = limits.request_body_bytes;
@@ -157,6 +151,22 @@ pub async fn serve(
     }
 }
 
+/// wasi:http hands the guest the request's authority, from the URI or the
+/// `Host` header; one that is missing or not a valid authority is the
+/// client's mistake (400), not a failure of the component.
+fn check_authority<B>(req: &Request<B>) -> Result<(), &'static str> {
+    if req.uri().authority().is_some() {
+        return Ok(());
+    }
+    let Some(host) = req.headers().get(hyper::header::HOST) else {
+        return Err("the request has no Host header");
+    };
+    match http::uri::Authority::try_from(host.as_bytes()) {
+        Ok(authority) if !authority.as_str().is_empty() => Ok(()),
+        _ => Err("the request's Host header is not a valid host[:port]"),
+    }
+}
+
 /// Runs `incoming-handler.handle` for `request` on an instance of
 /// `service`: the response head goes to `sender`, and `mark` is raised if
 /// the call fails (so a body being streamed ends as cut off).
@@ -207,5 +217,34 @@ impl<T> Drop for AbortOnDrop<T> {
         if let Some(handle) = &self.0 {
             handle.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_authority;
+
+    fn with_host(host: &[u8]) -> hyper::Request<()> {
+        let mut request = hyper::Request::get("/x").body(()).unwrap();
+        request.headers_mut().insert(
+            hyper::header::HOST,
+            hyper::header::HeaderValue::from_bytes(host).unwrap(),
+        );
+        request
+    }
+
+    #[test]
+    fn hosts_that_are_not_authorities_are_refused() {
+        assert!(check_authority(&with_host(b"localhost:8080")).is_ok());
+        assert!(check_authority(&with_host(b"example.com")).is_ok());
+        for bad in [&b"\xff"[..], b"", b"a b", b"x/y"] {
+            assert!(check_authority(&with_host(bad)).is_err(), "{bad:?}");
+        }
+        let absolute = hyper::Request::get("http://example.com/x")
+            .body(())
+            .unwrap();
+        assert!(check_authority(&absolute).is_ok());
+        let none = hyper::Request::get("/x").body(()).unwrap();
+        assert!(check_authority(&none).is_err());
     }
 }

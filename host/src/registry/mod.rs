@@ -18,11 +18,12 @@ pub mod providers;
 pub mod watcher;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use arc_swap::{ArcSwap, Guard};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -174,13 +175,19 @@ impl Registry {
             return false;
         }
         let started = Instant::now();
-        let loaded = load_service(
-            &self.engine,
-            &self.linker,
-            &wasm,
-            &self.limits,
-            self.cache.as_ref(),
-        );
+        // Nothing in the folder may take the host down: a panic while
+        // loading one file (a bug, but one a file could trigger) fails that
+        // file only.
+        let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            load_service(
+                &self.engine,
+                &self.linker,
+                &wasm,
+                &self.limits,
+                self.cache.as_ref(),
+            )
+        }))
+        .unwrap_or_else(|panic| Err(anyhow!("loading it panicked: {}", panic_message(&panic))));
         match loaded {
             Ok(service) => {
                 self.metrics
@@ -210,6 +217,15 @@ impl Registry {
         }
         true
     }
+}
+
+/// The text a panic carried, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 fn log_serving(service: &Service, replaced: bool) {

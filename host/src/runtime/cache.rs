@@ -3,13 +3,16 @@
 //!
 //! An entry is keyed by the SHA-256 of the `.wasm` and by the engine's
 //! compatibility hash (wasmtime version, target and compiler settings), so a
-//! changed file or a changed engine simply misses. Each entry carries a
-//! SHA-256 of its own payload; an entry that fails that check, or that
-//! wasmtime refuses to deserialize, is deleted and rebuilt, never used.
+//! changed file or a changed engine simply misses. Each entry records the
+//! SHA-256 of the `.wasm` it was compiled from, checked against the file
+//! being loaded (so one component's entry copied over another's is never
+//! run under the wrong name), and a SHA-256 of its own payload; an entry
+//! that fails either check, or that wasmtime refuses to deserialize, is
+//! deleted and rebuilt, never used.
 //!
 //! Trust: deserializing runs native code produced earlier by this host. The
-//! checksum catches corruption, not tampering; the cache folder must be as
-//! protected as the `hive` binary itself.
+//! checks catch corruption and mix-ups, not a deliberate forgery; the cache
+//! folder must be as protected as the `hive` binary itself.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -20,7 +23,10 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// First bytes of every entry; bump the number when the layout changes.
-const MAGIC: &[u8] = b"HIVE-CACHE-1\n";
+const MAGIC: &[u8] = b"HIVE-CACHE-2\n";
+
+/// Length of the hex SHA-256 of the source `.wasm` stored after the magic.
+const SOURCE_DIGEST_LEN: usize = 64;
 
 /// Where a component came from, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +74,7 @@ impl CompileCache {
         let path = self.entry_path(digest);
         let mut outcome = CacheOutcome::Miss;
         match std::fs::read(&path) {
-            Ok(entry) => match self.decode(engine, &entry) {
+            Ok(entry) => match self.decode(engine, &entry, digest) {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
                 Err(err) => {
                     tracing::warn!(
@@ -86,18 +92,24 @@ impl CompileCache {
         }
 
         let component = compile(engine, bytes)?;
-        if let Err(err) = self.store(&path, &component) {
+        if let Err(err) = self.store(&path, &component, digest) {
             // A cache that cannot be written only costs speed.
             tracing::warn!(entry = %path.display(), "cannot write compile cache entry: {err:#}");
         }
         Ok((component, outcome))
     }
 
-    fn decode(&self, engine: &Engine, entry: &[u8]) -> Result<Component> {
+    fn decode(&self, engine: &Engine, entry: &[u8], digest: &str) -> Result<Component> {
         let rest = entry
             .strip_prefix(MAGIC)
             .context("not a Hive cache entry (bad header)")?;
-        anyhow::ensure!(rest.len() >= 32, "entry is truncated");
+        anyhow::ensure!(rest.len() >= SOURCE_DIGEST_LEN + 32, "entry is truncated");
+        let (source, rest) = rest.split_at(SOURCE_DIGEST_LEN);
+        anyhow::ensure!(
+            source == digest.as_bytes(),
+            "the entry was compiled from another .wasm (sha256 {})",
+            String::from_utf8_lossy(source)
+        );
         let (checksum, payload) = rest.split_at(32);
         anyhow::ensure!(
             Sha256::digest(payload).as_slice() == checksum,
@@ -112,10 +124,15 @@ impl CompileCache {
             .context("wasmtime rejected the entry (stale or incompatible)")
     }
 
-    fn store(&self, path: &Path, component: &Component) -> Result<()> {
+    fn store(&self, path: &Path, component: &Component, digest: &str) -> Result<()> {
+        anyhow::ensure!(
+            digest.len() == SOURCE_DIGEST_LEN,
+            "not a hex SHA-256: {digest}"
+        );
         let payload = component.serialize().map_err(anyhow::Error::from)?;
-        let mut entry = Vec::with_capacity(MAGIC.len() + 32 + payload.len());
+        let mut entry = Vec::with_capacity(MAGIC.len() + SOURCE_DIGEST_LEN + 32 + payload.len());
         entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(digest.as_bytes());
         entry.extend_from_slice(&Sha256::digest(&payload));
         entry.extend_from_slice(&payload);
         // Write then rename, so a crash never leaves a half entry under the
@@ -145,12 +162,17 @@ mod tests {
         Engine::default()
     }
 
+    /// A well-formed stand-in for a `.wasm`'s SHA-256.
+    fn digest(tag: &str) -> String {
+        crate::digest::hex_digest(tag.as_bytes())
+    }
+
     #[test]
     fn second_load_hits_and_corruption_is_detected_and_repaired() {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
         let cache = CompileCache::open(dir.path(), &engine).unwrap();
-        let digest = "d1";
+        let digest = &digest("d1");
 
         let (_, first) = cache
             .load_or_compile(&engine, EMPTY_COMPONENT, digest)
@@ -182,7 +204,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
         let cache = CompileCache::open(dir.path(), &engine).unwrap();
-        for (digest, junk) in [("a", &b"garbage"[..]), ("b", MAGIC)] {
+        for (tag, junk) in [("a", &b"garbage"[..]), ("b", MAGIC)] {
+            let digest = &digest(tag);
             std::fs::write(cache.entry_path(digest), junk).unwrap();
             let (_, outcome) = cache
                 .load_or_compile(&engine, EMPTY_COMPONENT, digest)
@@ -197,14 +220,32 @@ mod tests {
         let engine = engine();
         let cache = CompileCache::open(dir.path(), &engine).unwrap();
         let payload = b"not a compiled artifact";
+        let digest = &digest("c");
         let mut entry = MAGIC.to_vec();
+        entry.extend_from_slice(digest.as_bytes());
         entry.extend_from_slice(&Sha256::digest(payload));
         entry.extend_from_slice(payload);
-        std::fs::write(cache.entry_path("c"), entry).unwrap();
+        std::fs::write(cache.entry_path(digest), entry).unwrap();
         let (_, outcome) = cache
-            .load_or_compile(&engine, EMPTY_COMPONENT, "c")
+            .load_or_compile(&engine, EMPTY_COMPONENT, digest)
             .unwrap();
         assert_eq!(outcome, CacheOutcome::Rejected);
+    }
+
+    #[test]
+    fn an_entry_copied_over_another_components_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let cache = CompileCache::open(dir.path(), &engine).unwrap();
+        let (a, b) = (&digest("a"), &digest("b"));
+        cache.load_or_compile(&engine, EMPTY_COMPONENT, a).unwrap();
+        cache.load_or_compile(&engine, EMPTY_COMPONENT, b).unwrap();
+        // A valid entry, checksum and all, but compiled from a's .wasm.
+        std::fs::copy(cache.entry_path(a), cache.entry_path(b)).unwrap();
+        let (_, outcome) = cache.load_or_compile(&engine, EMPTY_COMPONENT, b).unwrap();
+        assert_eq!(outcome, CacheOutcome::Rejected);
+        let (_, again) = cache.load_or_compile(&engine, EMPTY_COMPONENT, b).unwrap();
+        assert_eq!(again, CacheOutcome::Hit);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use wasmtime::{PoolConcurrencyLimitError, Trap, WasmBacktrace};
 
+use crate::logging::escape;
 use crate::metrics::Metrics;
 
 /// Frames of a guest backtrace kept in the log line; deep recursion would
@@ -174,9 +175,9 @@ impl Failure {
             error_id = %request_id,
             component = %component,
             kind = %kind.name(),
-            detail = %detail,
-            trap = %trap,
-            backtrace = %backtrace,
+            detail = %escape(detail),
+            trap = %escape(&trap),
+            backtrace = %escape(&backtrace),
             "request failed: {}",
             kind.message()
         );

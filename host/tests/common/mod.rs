@@ -56,6 +56,15 @@ pub fn install(from: &Path, name: &str, to: &Path) {
     }
 }
 
+/// The `hive` binary under test: this build's, or the one `HIVE_TEST_BIN`
+/// names (to run the suite against an older build and see which tests it
+/// fails).
+pub fn hive_binary() -> PathBuf {
+    std::env::var_os("HIVE_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hive")))
+}
+
 /// A running `hive serve` process, killed on drop.
 pub struct Hive {
     child: Child,
@@ -84,7 +93,19 @@ impl Hive {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> Hive {
-        let (child, logs, listening, cache) = spawn(subcommand, dir, extra, env);
+        Hive::start_wrapped(&[], subcommand, dir, extra, env)
+    }
+
+    /// Starts `hive <subcommand> ...` as an argument of `wrapper` (e.g.
+    /// `["prlimit", "--nofile=256:256"]`), and waits until it listens.
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        subcommand: &str,
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Hive {
+        let (child, logs, listening, cache) = spawn(wrapper, subcommand, dir, extra, env);
         let base = match listening.recv_timeout(START_TIMEOUT) {
             Ok(address) => format!("http://{address}"),
             Err(_) => panic!(
@@ -120,7 +141,7 @@ impl Hive {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> (bool, String) {
-        let (mut child, logs, _listening, _cache) = spawn("serve", dir, extra, env);
+        let (mut child, logs, _listening, _cache) = spawn(&[], "serve", dir, extra, env);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -258,13 +279,22 @@ fn address_prefix(text: &str) -> String {
 }
 
 fn spawn(
+    wrapper: &[&str],
     subcommand: &str,
     dir: &Path,
     extra: &[&str],
     env: &[(&str, &Path)],
 ) -> (Child, Logs, mpsc::Receiver<String>, tempfile::TempDir) {
     let cache = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hive"));
+    let binary = hive_binary();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&binary);
+            command
+        }
+        None => Command::new(&binary),
+    };
     command.envs(env.iter().copied());
     command
         .arg(subcommand)

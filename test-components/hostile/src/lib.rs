@@ -15,6 +15,7 @@
 //! | `/socket?port=N`| tries to connect to 127.0.0.1:N; reports what happened     |
 //! | `/print?lines=N`| writes N lines to stdout                                   |
 //! | `/count`        | answers how many requests this instance has served         |
+//! | `/say?text=T`   | writes T (percent-decoded) to stdout and stderr            |
 
 wit_bindgen::generate!({
     world: "service",
@@ -83,6 +84,12 @@ impl Guest for Hostile {
                 }
                 text(200, "printed".into())
             }
+            "say" => {
+                let said = percent_decode(query_value(&req, "text").unwrap_or_default());
+                println!("{said}");
+                eprintln!("{said}");
+                text(200, "said".into())
+            }
             other => text(404, format!("unknown action {other:?}")),
         }
     }
@@ -128,6 +135,36 @@ fn outcome<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) -> St
         Ok(value) => format!("ALLOWED {value:?}"),
         Err(err) => format!("denied ({err})"),
     }
+}
+
+/// The raw value of `key` in the query string.
+fn query_value<'a>(req: &'a Request, key: &str) -> Option<&'a str> {
+    req.query
+        .as_deref()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// `%XX` decoded into bytes, read as UTF-8 (lossily): whatever a client
+/// sends, control characters included.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&hi), Some(&lo)) if hex(hi).is_some() && hex(lo).is_some() => {
+                out.push((hex(hi).unwrap_or(0) * 16 + hex(lo).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn number(req: &Request, key: &str, default: u64) -> u64 {
