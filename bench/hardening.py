@@ -7,6 +7,9 @@ loopback only, bounded in count and time:
    deadline, while GET /hello keeps answering 200 in under a second.
 2. 60 connections each announce a 16 MiB body and send 15 MiB of it. The
    host's resident memory may grow by at most the body budget plus 64 MiB.
+3. Four 250 MB component uploads to the admin API at once, while GET
+   /hello is probed: /hello must stay under a second, and the uploads must
+   not be held in memory (growth under 64 MiB).
 
 Usage: python3 bench/hardening.py [--hive target/release/hive] [--components DIR]
 DIR holds hello.wasm and echo.wasm (default: deploy/, built by `just build`).
@@ -37,7 +40,7 @@ def start_hive(binary, folder, work):
          "--data", os.path.join(work, "data")],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         env={**os.environ, "RUST_LOG": "warn,hive=info"})
-    address = None
+    address = admin = None
     log = []
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -45,15 +48,21 @@ def start_hive(binary, folder, work):
         if not line:
             break
         log.append(line)
+        if "admin API on http://" in line:
+            admin = line.split("admin API on http://")[1].split()[0]
         if "listening on http://" in line:
             address = line.split("listening on http://")[1].split()[0]
             break
-    if address is None:
+    if address is None or admin is None:
         proc.kill()
         sys.exit("hive did not start:\n" + "".join(log))
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    host, port = address.rsplit(":", 1)
-    return proc, (host, int(port))
+
+    def split(text):
+        host, port = text.rsplit(":", 1)
+        return host, int(port)
+
+    return proc, split(address), split(admin)
 
 
 def rss_mib(pid):
@@ -153,6 +162,57 @@ def held_bodies(proc, address):
     return growth <= allowed
 
 
+def big_uploads(proc, address, admin):
+    size = 250 * 1000 * 1000
+    before = rss_mib(proc.pid)
+    results = []
+
+    def upload(i):
+        s = socket.create_connection(admin)
+        s.settimeout(30)
+        host = f"{admin[0]}:{admin[1]}"
+        try:
+            s.sendall(f"PUT /components/big{i} HTTP/1.1\r\nHost: {host}\r\n"
+                      f"Content-Length: {size}\r\nConnection: close\r\n\r\n".encode())
+            chunk = b"\0asm" + b"\0" * (MIB - 4)
+            sent = 0
+            while sent < size:
+                piece = chunk[: min(MIB, size - sent)]
+                s.sendall(piece)
+                sent += len(piece)
+                chunk = b"\0" * MIB
+            answer = s.recv(4096)
+            results.append(answer[9:12].decode())
+        except OSError:
+            answer = b""
+            try:
+                answer = s.recv(4096)
+            except OSError:
+                pass
+            results.append(answer[9:12].decode() or "closed")
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    hello = []
+    peak = before
+    while any(thread.is_alive() for thread in threads):
+        hello.append(get_hello(address))
+        peak = max(peak, rss_mib(proc.pid))
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join()
+    slowest = max(latency for _, latency in hello) if hello else 0.0
+    all_ok = all(status == 200 for status, _ in hello)
+    growth = peak - before
+    print(f"uploads: 4 x 250 MB at once -> statuses {sorted(results)}; GET /hello meanwhile: "
+          f"{len(hello)} requests, all 200: {all_ok}, slowest {slowest * 1000:.0f} ms; "
+          f"RSS growth {growth:.0f} MiB")
+    return all_ok and slowest < 1.0 and growth < 64
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -167,14 +227,25 @@ def main():
             source = os.path.join(args.components, f"{name}.{extension}")
             if os.path.exists(source):
                 shutil.copy(source, folder)
-    proc, address = start_hive(args.hive, folder, work)
-    try:
-        ok = stalled_bodies(address)
-        ok = held_bodies(proc, address) and ok
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+    ok = True
+    # Each attack on a host of its own, so none inherits another's memory
+    # (the uploaded files, for one, are loaded and refused by the registry).
+    for attack in (stalled_bodies, big_uploads, held_bodies):
+        proc, address, admin = start_hive(args.hive, folder, work)
+        try:
+            if attack is stalled_bodies:
+                ok = attack(address) and ok
+            elif attack is big_uploads:
+                ok = attack(proc, address, admin) and ok
+            else:
+                ok = attack(proc, address) and ok
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        for name in os.listdir(folder):
+            if name.startswith("big"):
+                os.remove(os.path.join(folder, name))
+    shutil.rmtree(work, ignore_errors=True)
     print("hardening targets met" if ok else "hardening targets MISSED")
     sys.exit(0 if ok else 1)
 
