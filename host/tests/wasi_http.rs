@@ -294,3 +294,172 @@ fn a_failure_after_the_response_head_cuts_the_body_and_is_logged() {
         );
     }
 }
+
+/// A folder with `wasi-http-faults`, answering `/wasi-http-faults/...`.
+fn faults_dir(limits: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    install(common::test_components(), "wasi-http-faults", dir.path());
+    std::fs::write(
+        dir.path().join("wasi-http-faults.toml"),
+        format!("[limits]\n{limits}"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_trap_after_the_head_but_before_any_byte_is_a_500_with_the_request_id() {
+    for reuse in ["", "instance-reuse = 5\n"] {
+        let dir = faults_dir(reuse);
+        let hive = Hive::start(dir.path(), &[]);
+        let response = client()
+            .get(hive.url("/wasi-http-faults/head-then-trap"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 500, "{reuse}");
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body: serde_json::Value = response.json().unwrap();
+        assert_eq!(body["kind"], "trap", "{reuse}: {body}");
+        assert_eq!(body["request_id"], id.as_str());
+        let line = hive.wait_for_log(&["request", &format!("request_id={id}"), "status="]);
+        assert!(line.contains("status=500"), "{reuse}: {line}");
+    }
+}
+
+#[test]
+fn a_trap_after_bytes_went_out_is_logged_with_the_status_sent_and_its_kind() {
+    let dir = faults_dir("");
+    let hive = Hive::start(dir.path(), &[]);
+    let response = client()
+        .get(hive.url("/wasi-http-faults/write-then-trap"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // The body breaks off: the client can tell.
+    assert!(response.bytes().is_err());
+    let line = hive.wait_for_log(&["request", &format!("request_id={id}"), "status="]);
+    assert!(line.contains("status=200"), "{line}");
+    assert!(line.contains("failure=trap"), "{line}");
+    let metrics = hive.metrics();
+    assert!(
+        metrics.contains(r#"hive_failures_total{component="wasi-http-faults",kind="trap"} 1"#),
+        "{metrics}"
+    );
+}
+
+/// Sends `chunks` as a chunked request body to `path`, pausing `pause`
+/// after each, and returns everything the host sends back until it closes
+/// the connection.
+fn chunked_exchange(address: &str, path: &str, chunks: &[usize], pause: Duration) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: hive\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    for &size in chunks {
+        let mut chunk = format!("{size:x}\r\n").into_bytes();
+        chunk.extend(std::iter::repeat_n(b'z', size));
+        chunk.extend_from_slice(b"\r\n");
+        if stream.write_all(&chunk).is_err() {
+            break;
+        }
+        thread::sleep(pause);
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[test]
+fn a_request_body_cut_at_the_limit_never_reaches_the_client_as_a_whole_response() {
+    // A buffering guest: the cut comes before its head, so the client gets
+    // 413, whatever the guest made of the error it read.
+    let dir = faults_dir("request-body-kib = 1\n");
+    let hive = Hive::start(dir.path(), &[]);
+    let received = chunked_exchange(
+        hive.address(),
+        "/wasi-http-faults/buffered-echo",
+        &[600, 600],
+        Duration::from_millis(100),
+    );
+    assert!(received.starts_with("HTTP/1.1 413"), "{received}");
+    assert!(received.contains("request_too_large"), "{received}");
+
+    // A streaming guest: its head and the first bytes are out before the
+    // cut, so the body must break off instead of ending properly.
+    let dir = mixed_dir(&format!("{ROUTES}[limits]\nrequest-body-kib = 1\n"));
+    let hive = Hive::start(dir.path(), &[]);
+    let received = chunked_exchange(
+        hive.address(),
+        "/hello-http/echo",
+        &[600, 600, 600],
+        Duration::from_millis(300),
+    );
+    assert!(received.starts_with("HTTP/1.1 200"), "{received}");
+    assert!(
+        !received.ends_with("0\r\n\r\n"),
+        "a cut-off echo arrived as a whole response: {received}"
+    );
+    let line = hive.wait_for_log(&["request failed", "component=hello-http"]);
+    assert!(line.contains("kind=request_too_large"), "{line}");
+    let line = hive.wait_for_log(&["request", "component=hello-http", "status=200"]);
+    assert!(line.contains("failure=request_too_large"), "{line}");
+    let metrics = hive.metrics();
+    assert!(
+        metrics
+            .contains(r#"hive_failures_total{component="hello-http",kind="request_too_large"} 1"#),
+        "{metrics}"
+    );
+}
+
+/// An upstream that announces 100 bytes, sends 10, and hangs up.
+fn short_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789");
+        }
+    });
+    origin
+}
+
+#[test]
+fn error_text_a_guest_reads_carries_no_host_backtrace() {
+    let origin = short_upstream();
+    let dir = mixed_dir(&format!("{ROUTES}allowed-outbound = [\"{origin}\"]\n"));
+    let hive = Hive::start_command(
+        "serve",
+        dir.path(),
+        &[],
+        &[("RUST_BACKTRACE", std::path::Path::new("1"))],
+    );
+    // hello-http answers with the text of the error it read from the stream.
+    let text = client()
+        .get(hive.url(&format!("/hello-http/fetch?url={origin}/x")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(text.contains("reading failed"), "{text}");
+    assert!(text.contains("hyper error"), "the cause is kept: {text}");
+    for host_detail in ["Stack backtrace", "wasmtime", "tokio", "hyper::"] {
+        assert!(!text.contains(host_detail), "{host_detail} in: {text}");
+    }
+}

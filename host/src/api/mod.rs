@@ -8,6 +8,7 @@
 pub mod bindings;
 pub mod config;
 pub mod http;
+pub mod io_error;
 pub mod kv;
 pub mod log;
 pub mod request_id;

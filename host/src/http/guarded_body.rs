@@ -39,9 +39,14 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, Self::Error>>> {
+        // Once the call has failed nothing more goes out, whatever the
+        // guest still writes: the mark is raised before the instance (and
+        // with it the body's writer) is dropped, so it is seen no later
+        // than the end.
+        if self.failed.is_set() {
+            return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpResponseIncomplete)));
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
-            // The mark is set before the instance (and with it the body's
-            // writer) is dropped, so it is visible by the time the end is.
             Poll::Ready(None) if self.failed.is_set() => {
                 Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpResponseIncomplete)))
             }

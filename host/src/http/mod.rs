@@ -11,6 +11,7 @@ pub mod convert;
 pub mod guarded_body;
 pub mod hive_world;
 pub mod listener;
+pub mod prepend;
 pub mod problem;
 pub mod request;
 pub mod wasi_http;

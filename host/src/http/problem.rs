@@ -51,6 +51,7 @@ pub fn status_of(kind: FailureKind) -> StatusCode {
         }
         FailureKind::CalleeFailed => StatusCode::BAD_GATEWAY,
         FailureKind::CallDepthExceeded => StatusCode::LOOP_DETECTED,
+        FailureKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         FailureKind::OutOfMemory
         | FailureKind::StackOverflow
         | FailureKind::Trap

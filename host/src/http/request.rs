@@ -3,28 +3,40 @@
 //! count the result. Never fails: every problem becomes an HTTP response.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::HeaderValue;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
-use super::body::HttpResponse;
+use super::body::{HttpBody, HttpResponse};
 use super::problem::problem;
 use super::{Front, hive_world, wasi_http};
 use crate::digest::short;
 use crate::logging::escape;
+use crate::runtime::failure_mark::FailureMark;
 use crate::runtime::service::Service;
 use crate::runtime::world::World;
 
 /// Response header carrying the request id, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The service and route that handled a request, and for a streamed
+/// (`wasi:http`) response the mark that says whether it failed later.
+struct Served {
+    service: Arc<Service>,
+    route: Arc<str>,
+    streamed: Option<FailureMark>,
+}
+
 /// Handles one request and logs one line for it.
 pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
-    let host = &front.host;
     let started = Instant::now();
     let request_id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     // Method and path outlive the request only for the log line.
@@ -32,45 +44,68 @@ pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpRes
     let method_path = log_request.then(|| (req.method().clone(), req.uri().path().to_string()));
 
     let (mut response, served) = route_and_call(&front, req, &request_id).await;
-    let elapsed = started.elapsed();
-    let metrics = host.metrics();
+    let metrics = front.host.metrics();
     metrics.request(
-        served.as_ref().map(|(service, _)| service.metrics(metrics)),
+        served
+            .as_ref()
+            .map(|served| served.service.metrics(metrics)),
         response.status().as_u16(),
-        elapsed,
+        started.elapsed(),
     );
-
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    if let Some((method, path)) = method_path {
-        let (component, digest, route) = match &served {
-            Some((service, route)) => (service.name(), short(service.digest()), &**route),
-            None => ("-", "-", "-"),
-        };
-        tracing::info!(
-            target: "hive::request",
-            request_id = %request_id,
-            method = %method,
-            path = %escape(&path),
-            component = %component,
-            digest = %digest,
-            route = %route,
-            status = response.status().as_u16(),
-            duration_us = elapsed.as_micros() as u64,
-            "request"
-        );
+    let Some((method, path)) = method_path else {
+        return Ok(response);
+    };
+    let (line, streamed) = match served {
+        Some(served) => (
+            RequestLine {
+                request_id,
+                method,
+                path,
+                status: response.status().as_u16(),
+                route: Some((served.service, served.route)),
+                started,
+            },
+            served.streamed,
+        ),
+        None => (
+            RequestLine {
+                request_id,
+                method,
+                path,
+                status: response.status().as_u16(),
+                route: None,
+                started,
+            },
+            None,
+        ),
+    };
+    match streamed {
+        // A streamed body may still fail after its head: its line is
+        // written once the body is done, saying so.
+        Some(mark) => Ok(response.map(|body| {
+            LoggedBody {
+                inner: body,
+                line: Some(line),
+                mark,
+            }
+            .boxed_unsync()
+        })),
+        None => {
+            line.write(None);
+            Ok(response)
+        }
     }
-    Ok(response)
 }
 
-/// Returns the response, plus the service and the route that handled it,
-/// if any.
+/// Returns the response, plus what served it, if anything did.
 async fn route_and_call(
     front: &Front,
     req: Request<Incoming>,
     request_id: &Arc<str>,
-) -> (HttpResponse, Option<(Arc<Service>, Arc<str>)>) {
+) -> (HttpResponse, Option<Served>) {
     let host = &front.host;
     let deployment = host.registry.current();
     let Some(found) = deployment.router.lookup(req.uri().path()) else {
@@ -91,14 +126,94 @@ async fn route_and_call(
     // The calls are boxed: their futures hold wasmtime's call state (several
     // KiB), which would otherwise be copied each time hyper or Tokio moves
     // this request's future.
-    let response = match service.entry.world() {
-        World::Proxy => Box::pin(wasi_http::serve(host, &service, req, request_id)).await,
+    let (response, streamed) = match service.entry.world() {
+        World::Proxy => {
+            let (response, mark) =
+                Box::pin(wasi_http::serve(host, &service, req, request_id)).await;
+            (response, Some(mark))
+        }
         World::Service => {
-            Box::pin(hive_world::serve(
+            let response = Box::pin(hive_world::serve(
                 front, &service, req, &route, params, request_id,
             ))
-            .await
+            .await;
+            (response, None)
         }
     };
-    (response, Some((service, route)))
+    let served = Served {
+        service,
+        route,
+        streamed,
+    };
+    (response, Some(served))
+}
+
+/// The one log line of a request.
+struct RequestLine {
+    request_id: Arc<str>,
+    method: Method,
+    path: String,
+    status: u16,
+    route: Option<(Arc<Service>, Arc<str>)>,
+    started: Instant,
+}
+
+impl RequestLine {
+    /// Writes the line; `failure` is the kind of a failure that came after
+    /// the response head (the status then is the one already sent).
+    fn write(&self, failure: Option<&str>) {
+        let (component, digest, route) = match &self.route {
+            Some((service, route)) => (service.name(), short(service.digest()), &**route),
+            None => ("-", "-", "-"),
+        };
+        tracing::info!(
+            target: "hive::request",
+            request_id = %self.request_id,
+            method = %self.method,
+            path = %escape(&self.path),
+            component = %component,
+            digest = %digest,
+            route = %route,
+            status = self.status,
+            failure = %failure.unwrap_or("-"),
+            duration_us = self.started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
+}
+
+/// A streamed response body that writes its request's log line when it is
+/// done (ended, broken off, or dropped by a client that went away).
+struct LoggedBody {
+    inner: HttpBody,
+    line: Option<RequestLine>,
+    mark: FailureMark,
+}
+
+impl Body for LoggedBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(line) = self.line.take() {
+            line.write(self.mark.kind().map(|kind| kind.name()));
+        }
+    }
 }

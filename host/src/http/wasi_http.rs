@@ -18,6 +18,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::body::{HttpBody, HttpResponse};
 use super::guarded_body::GuardedBody;
+use super::prepend::Prepend;
 use super::problem::{failed, failure_response, problem};
 use crate::host::Host;
 use crate::runtime::Runtime;
@@ -33,32 +34,40 @@ pub type ResponseHead = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
 /// Where a `wasi:http` component's response head is sent.
 pub type ResponseSender = oneshot::Sender<ResponseHead>;
 
-/// Handles one request with a `wasi:http` component.
+/// Handles one request with a `wasi:http` component. Returns the response
+/// and the call's failure mark, which says, once the body has streamed,
+/// whether the call failed after its head went out.
 pub async fn serve(
     host: &Arc<Host>,
     service: &Arc<Service>,
     req: Request<Incoming>,
     request_id: &Arc<str>,
-) -> HttpResponse {
+) -> (HttpResponse, FailureMark) {
+    let mark = FailureMark::default();
     if let Err(reason) = check_authority(&req) {
-        return problem(StatusCode::BAD_REQUEST, Some(request_id), reason, json!({}));
+        let response = problem(StatusCode::BAD_REQUEST, Some(request_id), reason, json!({}));
+        return (response, mark);
     }
     let limits = &service.info.limits;
     let limit = limits.request_body_bytes;
     if req.body().size_hint().lower() > limit as u64 {
-        return problem(
+        let response = problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             Some(request_id),
             "request body too large",
             json!({ "limit_bytes": limit }),
         );
+        return (response, mark);
     }
-    // A streamed body is cut off at the limit instead.
+    // A streamed body is cut off at the limit instead; the cut marks the
+    // call failed, so the client never sees a response that looks whole.
+    let cut_mark = mark.clone();
     let req = req.map(|body| {
         Limited::new(body, limit)
             .map_err(move |err| match err.downcast::<hyper::Error>() {
                 Ok(err) => wasmtime_wasi_http::Error::Hyper(*err),
                 Err(err) if err.is::<LengthLimitError>() => {
+                    cut_mark.set(FailureKind::RequestTooLarge);
                     wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64))
                 }
                 Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(None),
@@ -67,48 +76,32 @@ pub async fn serve(
     });
 
     let (sender, receiver) = oneshot::channel();
-    let failure_mark = FailureMark::default();
-    let task_mark = failure_mark.clone();
-    let (task_host, task_service, task_id) = (host.clone(), service.clone(), request_id.clone());
-    // The guest runs in its own task: it may keep writing the body after the
-    // response head has gone back to hyper. Boxed, so spawning moves a
-    // pointer rather than the call's state. The task records its own
-    // failure: one after the head (a trap mid-body, the timeout) has no
-    // response left to go in, and must still be counted and logged.
-    let task = AbortOnDrop(Some(tokio::spawn(Box::pin(async move {
-        let result = run(
-            &task_host.runtime,
-            &task_service,
-            &task_id,
-            req,
-            sender,
-            task_mark,
-        )
-        .await;
-        if let Err(failure) = &result {
-            failure.record(task_host.metrics(), task_service.name(), &task_id);
-        }
-        result
-    }))));
-
+    let task = spawn_guest(host, service, request_id, req, sender, &mark);
     let component = service.name();
-    match receiver.await {
+    let response = match receiver.await {
         Ok(Ok(response)) => {
+            let (parts, body) = response.into_parts();
+            let mut body = GuardedBody::new(body, mark.clone());
+            // Hold the head until the body's first frame (or its end): until
+            // a byte has gone out, a failure can still be answered properly.
+            let first = body.frame().await;
+            if mark.is_set() {
+                let response = failure_after_head(task, &mark, host, component, request_id).await;
+                return (response, mark);
+            }
             // From here the guest streams the body; let it finish on its own.
             task.detach();
             let cap = limits.response_body_bytes;
-            response.map(move |body| {
-                Limited::new(GuardedBody::new(body, failure_mark), cap)
-                    .map_err(
-                        move |err| match err.downcast::<wasmtime_wasi_http::Error>() {
-                            Ok(err) => *err,
-                            Err(_) => {
-                                wasmtime_wasi_http::Error::HttpResponseBodySize(Some(cap as u64))
-                            }
-                        },
-                    )
-                    .boxed_unsync()
-            })
+            let body = Prepend::new(first, body);
+            let body = Limited::new(body, cap)
+                .map_err(
+                    move |err| match err.downcast::<wasmtime_wasi_http::Error>() {
+                        Ok(err) => *err,
+                        Err(_) => wasmtime_wasi_http::Error::HttpResponseBodySize(Some(cap as u64)),
+                    },
+                )
+                .boxed_unsync();
+            HttpResponse::from_parts(parts, body)
         }
         Ok(Err(code)) => {
             task.detach();
@@ -121,33 +114,89 @@ pub async fn serve(
         }
         // The guest dropped the response without setting it: its task's
         // result says why (trap, timeout, ...).
-        Err(_) => match task.join().await {
-            Some(Ok(Err(failure))) => failure_response(&failure, component, request_id),
-            Some(Ok(Ok(()))) => failed(
-                host.metrics(),
-                &Failure::with_detail(
-                    FailureKind::InvalidResponse,
-                    "it returned without setting a response",
-                ),
-                component,
-                request_id,
-            ),
-            Some(Err(err)) => problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some(request_id),
-                "the component's task failed",
-                json!({ "component": component, "reason": err.to_string() }),
-            ),
-            // `join` found no task: it was already detached, which the
-            // branches above never do before joining. Answer rather than
-            // panic all the same.
-            None => problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some(request_id),
-                "the component's task was lost",
-                json!({}),
-            ),
-        },
+        Err(_) => failure_after_head(task, &mark, host, component, request_id).await,
+    };
+    (response, mark)
+}
+
+/// The guest runs in its own task: it may keep writing the body after the
+/// response head has gone back to hyper. Boxed, so spawning moves a pointer
+/// rather than the call's state. The task records the call's failure
+/// itself, whenever it comes (a trap mid-body, the timeout, a request body
+/// cut at its limit): one after the head has no response left to go in, and
+/// must still be counted and logged.
+fn spawn_guest(
+    host: &Arc<Host>,
+    service: &Arc<Service>,
+    request_id: &Arc<str>,
+    req: http::Request<HttpBody>,
+    sender: ResponseSender,
+    mark: &FailureMark,
+) -> AbortOnDrop<Result<(), Failure>> {
+    let (host, service, request_id, mark) = (
+        host.clone(),
+        service.clone(),
+        request_id.clone(),
+        mark.clone(),
+    );
+    AbortOnDrop(Some(tokio::spawn(Box::pin(async move {
+        let mut result = run(
+            &host.runtime,
+            &service,
+            &request_id,
+            req,
+            sender,
+            mark.clone(),
+        )
+        .await;
+        if result.is_ok() && mark.kind() == Some(FailureKind::RequestTooLarge) {
+            let limit = service.info.limits.request_body_bytes;
+            result = Err(Failure::with_detail(
+                FailureKind::RequestTooLarge,
+                format!("the request body went over {limit} bytes and was cut off"),
+            ));
+        }
+        if let Err(failure) = &result {
+            failure.record(host.metrics(), service.name(), &request_id);
+        }
+        result
+    }))))
+}
+
+/// The response when the call failed before any byte of the response went
+/// out: the failure as the task recorded it (500 `trap`, 504, 413 ...).
+async fn failure_after_head(
+    task: AbortOnDrop<Result<(), Failure>>,
+    mark: &FailureMark,
+    host: &Host,
+    component: &str,
+    request_id: &str,
+) -> HttpResponse {
+    match task.join().await {
+        Some(Ok(Err(failure))) => failure_response(&failure, component, request_id),
+        // The call itself went well, so the task recorded nothing.
+        Some(Ok(Ok(()))) => {
+            let failure = Failure::with_detail(
+                FailureKind::InvalidResponse,
+                "it returned without setting a response",
+            );
+            mark.set(failure.kind);
+            failed(host.metrics(), &failure, component, request_id)
+        }
+        Some(Err(err)) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(request_id),
+            "the component's task failed",
+            json!({ "component": component, "reason": err.to_string() }),
+        ),
+        // `join` found no task: it was already detached, which the callers
+        // never do before joining. Answer rather than panic all the same.
+        None => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(request_id),
+            "the component's task was lost",
+            json!({}),
+        ),
     }
 }
 

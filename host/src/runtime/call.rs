@@ -103,9 +103,14 @@ pub async fn call<R>(
     })
     .await;
     cancelled.disarm();
-    mark_if_failed(&store, &result);
     let memory_limit_hit = store.data().limiter.hit;
-    match outcome(result, memory_limit_hit) {
+    let outcome = outcome(result, memory_limit_hit);
+    if let (Err(failure), Some(mark)) = (&outcome, &store.data().failure_mark) {
+        // Tell whoever streams the call's output that it failed, while the
+        // instance, and so the output's writer, still exists.
+        mark.set(failure.kind);
+    }
+    match outcome {
         Ok((live, value)) => {
             let uses = uses + 1;
             if reuse && uses < limits.instance_reuse && !memory_limit_hit {
@@ -123,19 +128,6 @@ pub async fn call<R>(
             drop(permit);
             Err(failure)
         }
-    }
-}
-
-/// Tells whoever streams the call's output that it failed, while the
-/// instance, and so the output's writer, still exists.
-fn mark_if_failed<R>(
-    store: &Store<InstanceState>,
-    result: &Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
-) {
-    if !matches!(result, Ok(Ok(_)))
-        && let Some(mark) = &store.data().failure_mark
-    {
-        mark.set();
     }
 }
 

@@ -28,6 +28,9 @@ pub enum FailureKind {
     InvalidResponse,
     /// The guest's response body was over its limit.
     ResponseTooLarge,
+    /// The client's request body went over the service's limit while it
+    /// streamed to the guest.
+    RequestTooLarge,
     /// No instance slot became free in time (per service or host-wide).
     Overloaded,
     /// The service imports an interface that no service provides right now.
@@ -51,6 +54,7 @@ impl FailureKind {
             FailureKind::Trap => "trap",
             FailureKind::InvalidResponse => "invalid_response",
             FailureKind::ResponseTooLarge => "response_too_large",
+            FailureKind::RequestTooLarge => "request_too_large",
             FailureKind::Overloaded => "overloaded",
             FailureKind::Waiting => "waiting",
             FailureKind::CalleeFailed => "callee_failed",
@@ -68,6 +72,7 @@ impl FailureKind {
             FailureKind::Trap => "the component failed while handling the request",
             FailureKind::InvalidResponse => "the component returned an invalid response",
             FailureKind::ResponseTooLarge => "the component's response body is over its limit",
+            FailureKind::RequestTooLarge => "request body too large",
             FailureKind::Overloaded => "the component is at its concurrency limit; retry shortly",
             FailureKind::Waiting => "the component is waiting for an interface it imports",
             FailureKind::CalleeFailed => "a service this component called failed",

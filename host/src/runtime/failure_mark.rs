@@ -3,24 +3,48 @@
 //! When a `wasi:http` guest traps or times out after sending its response
 //! head, its instance is dropped and `wasmtime-wasi-http` ends the body it
 //! was writing as if the guest had finished it. The runtime raises this
-//! mark before it drops the instance, so the response body can end in an
-//! error instead of looking complete.
+//! mark, with the failure's kind, before it drops the instance, so the
+//! response body can end in an error instead of looking complete. The
+//! front door raises it too when it cuts a request body at its limit:
+//! whatever the guest does next, its response must not look whole.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-/// Shared between a call and the body it writes. Clones share the flag.
+use super::failure::FailureKind;
+
+/// Shared between a call and the body it writes. Clones share the flag;
+/// the first kind raised stays.
 #[derive(Clone, Default, Debug)]
-pub struct FailureMark(Arc<AtomicBool>);
+pub struct FailureMark(Arc<OnceLock<FailureKind>>);
 
 impl FailureMark {
-    /// Marks the call as failed.
-    pub fn set(&self) {
-        self.0.store(true, Ordering::Release);
+    /// Marks the call as failed with `kind` (unless it already was).
+    pub fn set(&self, kind: FailureKind) {
+        let _ = self.0.set(kind);
     }
 
     /// Whether the call failed.
     pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.get().is_some()
+    }
+
+    /// How it failed, if it did.
+    pub fn kind(&self) -> Option<FailureKind> {
+        self.0.get().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_kind_raised_stays() {
+        let mark = FailureMark::default();
+        let seen_by_body = mark.clone();
+        assert!(!seen_by_body.is_set());
+        mark.set(FailureKind::RequestTooLarge);
+        mark.set(FailureKind::Trap);
+        assert_eq!(seen_by_body.kind(), Some(FailureKind::RequestTooLarge));
     }
 }

@@ -22,6 +22,7 @@ pub fn host_linker(engine: &Engine) -> Result<Linker<InstanceState>> {
 
 fn add_host_interfaces(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    api::io_error::add_to_linker(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     api::types::add_to_linker(linker)?;
     api::log::add_to_linker(linker, |state| &mut state.log)?;
