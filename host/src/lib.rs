@@ -16,7 +16,7 @@
 //! registry/       the live deployment snapshot, placing, providers, watcher
 //! runtime/        engine, cache, loader, instance state, the one call path
 //! api/            one file per imported interface: context, Host impl, linking
-//! config/ kv/ router metrics digest fswatch logging   leaves
+//! config/ kv/ router metrics digest fswatch logging wit_text   leaves
 //! ```
 //!
 //! A request reads top to bottom: `http` asks the `registry` for the live
@@ -43,6 +43,7 @@ pub(crate) mod registry;
 pub(crate) mod router;
 pub(crate) mod runtime;
 pub(crate) mod tools;
+pub(crate) mod wit_text;
 
 // Serving.
 pub use admin::{Admin, serve as serve_admin};
@@ -61,7 +62,9 @@ pub use tools::build::build_components;
 pub use tools::client::{AdminClient, format_table};
 pub use tools::dev::spawn as watch_sources;
 pub use tools::inspect::{Report, inspect};
-pub use tools::new::new_component;
+pub use tools::new::{Lang, new_component};
+pub use tools::wit::write_wit;
+pub use wit_text::shared_packages_in;
 
 /// In-process entry points, for benchmarks that measure the host's own work
 /// without HTTP: the same functions the front door calls.

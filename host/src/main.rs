@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hive::{
-    Admin, AdminClient, ConnectionCaps, EngineSettings, Host, HostConfig, HostSettings, Limits,
-    LimitsConfig, LogFormat, ServerConfig, format_table,
+    Admin, AdminClient, ConnectionCaps, EngineSettings, Host, HostConfig, HostSettings, Lang,
+    Limits, LimitsConfig, LogFormat, ServerConfig, format_table,
 };
 
 /// Hive runs microservices as sandboxed WebAssembly components.
@@ -45,6 +45,9 @@ enum Command {
     Deploy(DeployArgs),
     /// Remove a component from a running host.
     Rm(RemoveArgs),
+    /// Write every WIT a guest may target (Hive's world, WASI, the typed
+    /// interfaces components share) into a folder, for bindings generators.
+    Wit(WitArgs),
 }
 
 #[derive(Args)]
@@ -85,8 +88,11 @@ struct BuildArgs {
 
 #[derive(Args)]
 struct NewArgs {
-    /// The service's name; it becomes the crate, the .wasm and the route.
+    /// The service's name; it becomes the folder, the .wasm and the route.
     name: String,
+    /// The language to write it in.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
     /// Workspace to add the crate to.
     #[arg(long, default_value = "components")]
     components: PathBuf,
@@ -123,6 +129,22 @@ struct DeployArgs {
 }
 
 #[derive(Args)]
+struct WitArgs {
+    /// Folder to write the WIT into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Folder of components whose shared interfaces to include.
+    #[arg(long, default_value = "deploy", conflicts_with = "admin")]
+    dir: PathBuf,
+    /// Take the shared interfaces from a running host's admin API instead.
+    #[arg(long)]
+    admin: Option<String>,
+    /// Bearer token for the admin API.
+    #[arg(long, env = "HIVE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args)]
 struct RemoveArgs {
     /// The service to remove.
     name: String,
@@ -142,6 +164,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => list(&args),
         Command::Deploy(args) => deploy(&args),
         Command::Rm(args) => remove(&args),
+        Command::Wit(args) => wit(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -161,7 +184,7 @@ fn build(components: &Path, out: &Path) -> Result<()> {
 }
 
 fn new(args: &NewArgs) -> Result<()> {
-    let dir = hive::new_component(&args.components, &args.name)?;
+    let dir = hive::new_component(&args.components, &args.name, args.lang)?;
     println!(
         "created {}\nnext: `hive build` (or run `hive dev`), then curl localhost:8080/{}",
         dir.display(),
@@ -207,6 +230,30 @@ fn deploy(args: &DeployArgs) -> Result<()> {
             .map(|d| &d[..d.len().min(12)])
             .unwrap_or(""),
         entry["routes"]
+    );
+    Ok(())
+}
+
+fn wit(args: &WitArgs) -> Result<()> {
+    let shared = match &args.admin {
+        Some(admin) => AdminClient::new(admin, args.token.clone())?.shared_wit()?,
+        None if args.dir.is_dir() => hive::shared_packages_in(&args.dir)?,
+        // No components yet: Hive's world and WASI are still worth having.
+        None => Default::default(),
+    };
+    let written = hive::write_wit(&args.out, &shared)?;
+    println!(
+        "wrote {} files to {} (Hive's world, WASI 0.2{})",
+        written.len(),
+        args.out.display(),
+        if shared.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {}",
+                shared.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        }
     );
     Ok(())
 }

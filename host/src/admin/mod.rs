@@ -136,6 +136,7 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
                 (&Method::GET, ["components"]) => {
                     json_response(StatusCode::OK, &components::list(host))
                 }
+                (&Method::GET, ["wit"]) => shared_wit(host).await,
                 (&Method::PUT, ["components", name]) => {
                     admin
                         .uploads
@@ -172,6 +173,17 @@ fn authorize(admin: &Admin, req: &Request<Incoming>) -> Result<(), Box<HttpRespo
         ))),
         Some(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
         Some(_) => Err(Box::new(error(StatusCode::FORBIDDEN, "wrong token"))),
+    }
+}
+
+/// `GET /wit`: the WIT packages the components in the folder share, read
+/// out of their files on the blocking pool.
+async fn shared_wit(host: &Host) -> HttpResponse {
+    let dir = host.registry.dir().to_path_buf();
+    match tokio::task::spawn_blocking(move || crate::wit_text::shared_packages_in(&dir)).await {
+        Ok(Ok(packages)) => json_response(StatusCode::OK, &json!({ "packages": packages })),
+        Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err:#}")),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
     }
 }
 

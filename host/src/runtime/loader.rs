@@ -44,6 +44,8 @@ pub fn load_service(
         .apply(host_limits)
         .with_context(|| format!("invalid [limits] in {}", manifest.display_name()))?;
 
+    check_memory(&bytes, limits.memory_bytes)?;
+
     let (component, cache) = match cache {
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest)?,
         None => (compile(engine, &bytes)?, CacheOutcome::Miss),
@@ -91,6 +93,40 @@ fn check_header(bytes: &[u8]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Refuses a component whose memory starts larger than its limit allows:
+/// every instantiation would fail, and every request with it. Told at
+/// load, it names the size needed.
+fn check_memory(bytes: &[u8], limit_bytes: usize) -> Result<()> {
+    let largest = initial_memory_bytes(bytes);
+    if largest > limit_bytes as u64 {
+        let needed_mib = largest.div_ceil(1 << 20);
+        bail!(
+            "its memory starts at {:.1} MiB, more than its limit of {} MiB; set \
+             `memory-mib = {needed_mib}` (or more) in its manifest's [limits]",
+            largest as f64 / f64::from(1 << 20),
+            limit_bytes >> 20
+        );
+    }
+    Ok(())
+}
+
+/// The largest initial size of any linear memory declared by the core
+/// modules inside a component, in bytes (0 if it cannot be read: the
+/// compiler then says what is wrong).
+fn initial_memory_bytes(bytes: &[u8]) -> u64 {
+    let mut largest = 0u64;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(wasmparser::Payload::MemorySection(memories)) = payload else {
+            continue;
+        };
+        for memory in memories.into_iter().flatten() {
+            let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+            largest = largest.max(memory.initial.saturating_mul(page));
+        }
+    }
+    largest
 }
 
 /// The manifest beside a `.wasm`: its text as read (to tell a real change

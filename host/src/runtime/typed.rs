@@ -36,6 +36,17 @@ fn is_host_interface(name: &str) -> bool {
     name.starts_with("hive:service/") || name.starts_with("wasi:")
 }
 
+/// Whether `name` is a package-qualified interface (`ns:pkg/iface`, with or
+/// without `@version`): only those are APIs between services. Toolchains
+/// leave plain-named exports of their own in components (componentize-py's
+/// `exports`, with an `init` only it may call), which must never be linked.
+fn is_qualified(name: &str) -> bool {
+    let Some((package, interface)) = name.split_once('/') else {
+        return false;
+    };
+    package.contains(':') && !interface.is_empty()
+}
+
 /// The interfaces `component` imports from other services and those it
 /// exports to them. Fails for imports that cannot cross stores (resources)
 /// or are not interfaces at all.
@@ -49,11 +60,17 @@ pub fn service_interfaces(
         if is_host_interface(name) {
             continue;
         }
+        if !is_qualified(name) {
+            bail!(
+                "it imports `{name}`, which is neither one of Hive's interfaces nor a \
+                 package-qualified interface (`ns:pkg/name@version`) another service could export"
+            );
+        }
         imports.push(interface(engine, name, item.ty, "imports")?);
     }
     let mut exports = Vec::new();
     for (name, item) in ty.exports(engine) {
-        if name == HANDLER_EXPORT || is_host_interface(name) {
+        if name == HANDLER_EXPORT || is_host_interface(name) || !is_qualified(name) {
             continue;
         }
         if let ComponentItem::ComponentInstance(_) = item.ty {
@@ -133,4 +150,19 @@ pub async fn call_export(
         .get_func(&mut *store, func_index)
         .ok_or_else(missing)?;
     callee.call_async(&mut *store, params, results).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_qualified;
+
+    #[test]
+    fn only_package_qualified_names_are_service_apis() {
+        for name in ["shop:users/directory@0.1.0", "a:b/c", "my-ns:my-pkg/iface"] {
+            assert!(is_qualified(name), "{name}");
+        }
+        for name in ["exports", "directory", "a/b", "a:b", "a:b/"] {
+            assert!(!is_qualified(name), "{name}");
+        }
+    }
 }

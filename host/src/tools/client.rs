@@ -109,6 +109,23 @@ impl AdminClient {
         }
     }
 
+    /// The WIT packages the host's components share, by name.
+    pub fn shared_wit(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let body: Value = self
+            .send(self.http.get(format!("{}/wit", self.base)))?
+            .json()
+            .context("reading the shared WIT")?;
+        Ok(body["packages"]
+            .as_object()
+            .map(|packages| {
+                packages
+                    .iter()
+                    .filter_map(|(name, text)| Some((name.clone(), text.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Removes the component `name`.
     pub fn remove(&self, name: &str) -> Result<()> {
         self.send(self.http.delete(format!("{}/components/{name}", self.base)))?;

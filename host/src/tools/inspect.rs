@@ -5,14 +5,13 @@
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use wasmtime::component::Component;
-
 use crate::config::Limits;
 use crate::digest::hex_digest;
+use crate::runtime::cache::CompileCache;
 use crate::runtime::engine::{EngineSettings, build_engine};
 use crate::runtime::linker::host_linker;
 use crate::runtime::loader::load_service;
+use anyhow::{Context, Result};
 
 /// What `inspect` found.
 #[derive(Debug)]
@@ -36,8 +35,14 @@ pub fn inspect(path: &Path) -> Result<Report> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let engine = build_engine(&EngineSettings { max_instances: 1 })?;
     let linker = host_linker(&engine)?;
+    // Compiled once: the listing below stores it in a scratch cache, the
+    // load takes it from there (a Python component takes seconds to
+    // compile).
+    let scratch = tempfile::tempdir().context("creating a scratch folder")?;
+    let cache = CompileCache::open(scratch.path(), &engine)?;
 
-    let (imports, exports) = match Component::new(&engine, &bytes) {
+    let compiled = cache.load_or_compile(&engine, &bytes, &hex_digest(&bytes));
+    let (imports, exports) = match compiled.map(|(component, _)| component) {
         Ok(component) => {
             let ty = component.component_type();
             (
@@ -47,7 +52,7 @@ pub fn inspect(path: &Path) -> Result<Report> {
         }
         Err(_) => (Vec::new(), Vec::new()),
     };
-    let loaded = load_service(&engine, &linker, path, &Limits::default(), None);
+    let loaded = load_service(&engine, &linker, path, &Limits::default(), Some(&cache));
     let world = loaded
         .as_ref()
         .ok()

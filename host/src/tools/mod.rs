@@ -4,6 +4,8 @@
 
 pub mod build;
 pub mod client;
+pub mod componentize;
 pub mod dev;
 pub mod inspect;
 pub mod new;
+pub mod wit;

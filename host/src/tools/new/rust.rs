@@ -1,34 +1,27 @@
-//! `hive new <name>`: a ready-to-build component crate in the components
-//! workspace, so a new service is one command, one edit and one build away.
+//! `hive new <name>` (Rust, the default): a ready-to-build component crate
+//! in the components workspace.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::is_valid_name;
+use super::write;
 
-/// Creates `components/<name>` (a Hive service that greets) and adds it to
-/// the workspace. Returns the crate's folder.
-pub fn new_component(components: &Path, name: &str) -> Result<PathBuf> {
-    if !is_valid_name(name) {
-        bail!("{name:?} cannot be a service name; use letters, digits, '-' or '_'");
-    }
+/// Creates `dir` (a Hive service crate named `name` that greets) and adds
+/// it to the workspace at `components`.
+pub fn new_crate(components: &Path, dir: &Path, name: &str) -> Result<PathBuf> {
     if !components.join("Cargo.toml").is_file() {
         bail!(
             "{} has no Cargo.toml; run this from the project root or pass --components",
             components.display()
         );
     }
-    let dir = components.join(name);
-    if dir.exists() {
-        bail!("{} already exists; pick another name", dir.display());
-    }
     // `cargo new` inside a workspace adds the crate to its members.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(&cargo)
         .args(["new", "--lib", "--vcs", "none", "--quiet"])
-        .arg(&dir)
+        .arg(dir)
         .status()
         .with_context(|| format!("running `{cargo} new`"))?;
     if !status.success() {
@@ -38,7 +31,7 @@ pub fn new_component(components: &Path, name: &str) -> Result<PathBuf> {
     write(&dir.join("Cargo.toml"), &cargo_toml(name))?;
     write(&dir.join("service.toml"), &manifest(name))?;
     write(&dir.join("src/lib.rs"), &lib_rs(name, &wit))?;
-    Ok(dir)
+    Ok(dir.to_path_buf())
 }
 
 /// The shared `wit/` folder as seen from a crate inside `components`.
@@ -49,10 +42,6 @@ fn relative_wit_path(components: &Path) -> String {
     } else {
         "wit".to_string()
     }
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 fn cargo_toml(name: &str) -> String {
