@@ -34,3 +34,7 @@ bench-quick:
 # Startup time, idle memory and req/s with 100 and 1,000 components; report in bench/results/scale.md.
 bench-scale:
     bash bench/scale.sh
+
+# Redis, three hosts and HAProxy on this machine, sharing kv and deployment (see README, Running many hosts).
+cluster:
+    bash scale/run.sh

@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools.sh
 
-ensure_chromium
+ensure_chromium            # the status page test
+ensure_redis               # the shared kv and the cluster tests
+ensure_haproxy             # the failover test
+ensure_apt openssl openssl # the TLS test's certificate
+ensure_apt curl curl       # the TLS test's client
 
 cargo test --release --workspace "$@"

@@ -22,7 +22,7 @@ use hive::bench::{
     FailureMark, Request, Response, Router, invoke_hive_world, run_wasi_http, to_http_response,
     to_wit_request,
 };
-use hive::{EngineSettings, Host, HostSettings, Limits};
+use hive::{EngineSettings, Host, HostSettings, KvBackend, Limits};
 use http_body_util::{BodyExt, Empty};
 
 fn start_host() -> (tempfile::TempDir, Arc<Host>) {
@@ -41,7 +41,7 @@ fn start_host_with(limits: Limits) -> (tempfile::TempDir, Arc<Host>) {
         engine: EngineSettings::default(),
         limits,
         cache_dir: None,
-        data_dir: dir.path().join("data"),
+        kv: KvBackend::Embedded(dir.path().join("data")),
     })
     .unwrap();
     (dir, host)

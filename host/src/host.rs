@@ -19,6 +19,7 @@ use crate::api::services::{BoxFuture, CallScope, Calls};
 use crate::config::Limits;
 use crate::kv::KvStore;
 use crate::kv::redb::RedbStore;
+use crate::kv::redis::RedisStore;
 use crate::logging::escape;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -44,8 +45,17 @@ pub struct HostSettings {
     pub limits: Limits,
     /// Folder for compiled code reused across restarts; `None` disables it.
     pub cache_dir: Option<PathBuf>,
-    /// Folder for the services' key-value data.
-    pub data_dir: PathBuf,
+    /// Where the services' key-value data lives.
+    pub kv: KvBackend,
+}
+
+/// Where the services' key-value data lives.
+#[derive(Debug, Clone)]
+pub enum KvBackend {
+    /// The embedded store, `kv.redb` in this folder (one host's own).
+    Embedded(PathBuf),
+    /// A Redis server, shared by every host that names it.
+    Redis(String),
 }
 
 /// Shared state of a running host.
@@ -61,12 +71,15 @@ impl Host {
     pub fn start(settings: &HostSettings) -> Result<Arc<Host>> {
         let engine = build_engine(&settings.engine)?;
         let ticker = EpochTicker::start(&engine)?;
-        let kv: Arc<dyn KvStore> = Arc::new(RedbStore::open(&settings.data_dir)?);
+        let metrics = Arc::new(Metrics::new());
+        let kv: Arc<dyn KvStore> = match &settings.kv {
+            KvBackend::Embedded(dir) => Arc::new(RedbStore::open(dir)?),
+            KvBackend::Redis(url) => Arc::new(RedisStore::open(url, metrics.kv_failures())?),
+        };
         let cache = match &settings.cache_dir {
             Some(dir) => Some(CompileCache::open(dir, &engine)?),
             None => None,
         };
-        let metrics = Arc::new(Metrics::new());
         let registry = Arc::new(Registry::new(
             &engine,
             &settings.dir,

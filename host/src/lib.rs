@@ -11,6 +11,7 @@
 //! ```text
 //! tools/          build, new, dev, inspect, admin client (the CLI's helpers)
 //! admin/          the admin listener
+//! cluster/        many hosts, one deployment in Redis: publish, reconcile the folder
 //! http/           the public listener: request -> hive_world | wasi_http
 //! host            Host: runtime + registry; implements api::services::Calls
 //! registry/       the live deployment snapshot, placing, providers, watcher
@@ -31,6 +32,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod api;
+pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod digest;
 pub(crate) mod fswatch;
@@ -47,12 +49,14 @@ pub(crate) mod wit_text;
 
 // Serving.
 pub use admin::{Admin, serve as serve_admin};
+pub use cluster::Cluster;
 pub use config::{HostConfig, Limits, LimitsConfig, ServerConfig, service_name};
 pub use fswatch::Watching;
-pub use host::{Host, HostSettings};
+pub use host::{Host, HostSettings, KvBackend};
 pub use http::connections::ConnectionCaps;
 pub use http::listener::shutdown_signal;
 pub use http::serve;
+pub use http::tls::acceptor as tls_acceptor;
 pub use logging::{LogFormat, init as init_logging};
 pub use registry::watcher::spawn as watch_folder;
 pub use runtime::engine::EngineSettings;

@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hive::{
-    Admin, AdminClient, ConnectionCaps, EngineSettings, Host, HostConfig, HostSettings, Lang,
-    Limits, LimitsConfig, LogFormat, ServerConfig, format_table,
+    Admin, AdminClient, Cluster, ConnectionCaps, EngineSettings, Host, HostConfig, HostSettings,
+    KvBackend, Lang, Limits, LimitsConfig, LogFormat, ServerConfig, format_table,
 };
 
 /// Hive runs microservices as sandboxed WebAssembly components.
@@ -264,6 +265,31 @@ fn remove(args: &RemoveArgs) -> Result<()> {
     Ok(())
 }
 
+/// Joins the cluster in Redis at `url`, retrying until Redis answers (it
+/// may be starting with this host). The host names itself after the
+/// machine and its port.
+async fn join_cluster(url: &str, dir: &Path, address: std::net::SocketAddr) -> Cluster {
+    let machine = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let host_id = format!("{machine}:{}", address.port());
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match Cluster::connect(url, dir, host_id.clone(), address.to_string()).await {
+            Ok(cluster) => {
+                tracing::info!("joined the cluster as {host_id}");
+                return cluster;
+            }
+            Err(err) => {
+                tracing::warn!("{err:#}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 /// `hive serve`, or with `dev` set, `hive dev` (which always builds first
 /// and rebuilds on source changes).
 fn serve(args: ServeArgs, dev: bool) -> Result<()> {
@@ -292,12 +318,20 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         },
         limits,
         cache_dir: (!args.no_cache).then(|| server.cache_dir()),
-        data_dir: server.data_dir(),
+        kv: match &server.kv {
+            Some(url) => KvBackend::Redis(url.clone()),
+            None => KvBackend::Embedded(server.data_dir()),
+        },
     };
     let http = server.http()?;
     let listen = server.listen();
     let admin_listen = server.admin_listen();
-    let admin = Admin::new(server.admin_token()?, upload_timeout);
+    let tls = match (&server.tls_cert, &server.tls_key) {
+        (Some(cert), Some(key)) => Some(hive::tls_acceptor(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (tls-cert) and a key (tls-key)"),
+    };
+    let admin = Admin::new(server.admin_token()?, tls.clone(), upload_timeout);
     let watch = !args.no_watch || dev;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -311,10 +345,30 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         let admin_listener = admin.bind(admin_listen).await?;
         tokio::spawn(hive::serve_admin(admin_listener, admin.clone(), caps.admin));
 
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        // In a cluster, the folder is brought to the cluster's set before
+        // anything loads, so this host reports ready serving it.
+        let cluster = match &server.cluster {
+            Some(url) => {
+                let address = listener
+                    .local_addr()
+                    .context("reading the listen address")?;
+                let cluster = Arc::new(join_cluster(url, &dir, address).await);
+                cluster.catch_up().await;
+                Some(cluster)
+            }
+            None => None,
+        };
         let host = tokio::task::spawn_blocking(move || Host::start(&settings))
             .await
             .context("loading services")??;
-        let _watcher = if watch {
+        let _cluster = cluster.map(|cluster| {
+            admin.set_cluster(cluster.clone());
+            cluster.spawn(host.registry.clone())
+        });
+        let _watcher = if watch || server.cluster.is_some() {
             Some(hive::watch_folder(host.registry.clone())?)
         } else {
             None
@@ -324,10 +378,8 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         } else {
             None
         };
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
         admin.set_host(host.clone());
-        hive::serve(listener, host, &http, caps.public, hive::shutdown_signal()).await
+        let shutdown = hive::shutdown_signal();
+        hive::serve(listener, host, &http, tls, caps.public, shutdown).await
     })
 }

@@ -56,6 +56,7 @@ pub struct Metrics {
     compile_seconds: Counter<f64, AtomicU64>,
     loads: Counter,
     cache_hits: Counter,
+    kv_failures: Counter,
     /// The `-` label of requests no route matched, made once.
     unrouted: ComponentLabel,
 }
@@ -120,7 +121,14 @@ impl Metrics {
             "Component loads served from the compile cache",
             cache_hits.clone(),
         );
+        let kv_failures = Counter::default();
+        registry.register(
+            "kv_failures",
+            "Key-value operations that failed because the store (Redis) did not answer",
+            kv_failures.clone(),
+        );
         Metrics {
+            kv_failures,
             registry,
             requests,
             latency,
@@ -188,6 +196,11 @@ impl Metrics {
         if from_cache {
             self.cache_hits.inc();
         }
+    }
+
+    /// The counter a shared key-value store adds its failures to.
+    pub fn kv_failures(&self) -> Counter {
+        self.kv_failures.clone()
     }
 
     /// Sets the number of components being served.

@@ -231,7 +231,14 @@ fn method_not_allowed(allow: &str) -> Response {
 fn kv_error_response(err: &kv::Error) -> Response {
     match err {
         kv::Error::InvalidKey(message) => error_response(400, &format!("invalid sku: {message}")),
-        kv::Error::ValueTooLarge(_) | kv::Error::NotANumber | kv::Error::Storage(_) => {
+        // A store that cannot be reached right now is worth a retry.
+        kv::Error::Storage(_) => {
+            log::log(Level::Error, &format!("kv failed: {err}"));
+            let mut response = error_response(503, &format!("storage unavailable: {err}"));
+            response.headers.push(("retry-after".into(), "1".into()));
+            response
+        }
+        kv::Error::ValueTooLarge(_) | kv::Error::NotANumber => {
             log::log(Level::Error, &format!("kv failed: {err}"));
             error_response(500, &format!("storage failed: {err}"))
         }

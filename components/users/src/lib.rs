@@ -236,14 +236,22 @@ fn method_not_allowed(allow: &str) -> Response {
 }
 
 /// Maps a store failure to the status it deserves: limits the client ran
-/// into are its fault (400, 413); anything else is ours (500).
+/// into are its fault (400, 413); a store that cannot be reached right now
+/// (a shared Redis restarting, say) is worth a retry (503); anything else
+/// is ours (500).
 fn kv_error_response(err: &kv::Error) -> Response {
     match err {
         kv::Error::InvalidKey(message) => error_response(400, &format!("invalid id: {message}")),
         kv::Error::ValueTooLarge(size) => {
             error_response(413, &format!("user too large to store ({size} bytes)"))
         }
-        kv::Error::NotANumber | kv::Error::Storage(_) => {
+        kv::Error::Storage(_) => {
+            log::log(Level::Error, &format!("kv failed: {err}"));
+            let mut response = error_response(503, &format!("storage unavailable: {err}"));
+            response.headers.push(("retry-after".into(), "1".into()));
+            response
+        }
+        kv::Error::NotANumber => {
             log::log(Level::Error, &format!("kv failed: {err}"));
             error_response(500, &format!("storage failed: {err}"))
         }

@@ -1,16 +1,19 @@
 //! `GET /components`: every service, waiting service and failed file, as
 //! JSON, for `hive ls`, the status page and other tools.
 
+use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 use serde_json::{Value, json};
 
+use crate::cluster::HostReport;
 use crate::config::display_name;
 use crate::host::Host;
 use crate::runtime::service::Service;
 
-/// The host's components as `{"components": [...]}`.
-pub fn list(host: &Host) -> Value {
+/// The host's components as `{"components": [...]}`; in a cluster, each
+/// with the hosts serving it and which digest each serves, and the hosts.
+pub fn list(host: &Host, cluster: Option<&BTreeMap<String, HostReport>>) -> Value {
     let deployment = host.registry.current();
     let mut list = Vec::new();
     for service in deployment.services.values() {
@@ -41,7 +44,22 @@ pub fn list(host: &Host) -> Value {
             entry["update_failed"] = json!(failure.reason);
         }
     }
-    json!({ "components": list })
+    let Some(hosts) = cluster else {
+        return json!({ "components": list });
+    };
+    for entry in &mut list {
+        let name = entry["name"].as_str().unwrap_or_default().to_string();
+        let serving: BTreeMap<&str, &str> = hosts
+            .iter()
+            .filter_map(|(id, report)| Some((id.as_str(), report.served.get(&name)?.as_str())))
+            .collect();
+        entry["hosts"] = json!(serving);
+    }
+    let reports: BTreeMap<&str, &str> = hosts
+        .iter()
+        .map(|(id, report)| (id.as_str(), report.listen.as_str()))
+        .collect();
+    json!({ "components": list, "hosts": reports })
 }
 
 fn describe(service: &Service, state: &str, reason: Option<String>) -> Value {

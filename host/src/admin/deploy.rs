@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error;
+use crate::cluster::Cluster;
 use crate::config::{Manifest, display_name, is_valid_name};
 use crate::host::Host;
 use crate::http::body::HttpResponse;
@@ -83,10 +84,13 @@ impl Uploads {
         }
     }
 
-    /// Receives `req`'s body as `name`'s `kind` and renames it into place.
+    /// Receives `req`'s body as `name`'s `kind` and renames it into place;
+    /// in a cluster, checks it and publishes it instead, and every host
+    /// (this one first) writes it into its folder.
     pub async fn upload(
         &self,
         host: &Host,
+        cluster: Option<&Arc<Cluster>>,
         name: &str,
         kind: Kind,
         req: Request<Incoming>,
@@ -127,6 +131,24 @@ impl Uploads {
                 return refuse_unread(status, &message);
             }
         };
+        if let Some(cluster) = cluster {
+            let published = publish(host, cluster, name, kind, &temporary, &digest).await;
+            let _ = tokio::fs::remove_file(&temporary).await;
+            if let Err((status, message)) = published {
+                return error(status, &message);
+            }
+            tracing::info!(component = %name, "published {} to the cluster", display_name(&target));
+            return json_response(
+                StatusCode::ACCEPTED,
+                &json!({
+                    "name": name,
+                    "file": display_name(&target),
+                    "digest": digest,
+                    "bytes": bytes,
+                    "cluster": true,
+                }),
+            );
+        }
         if let Err(err) = tokio::fs::rename(&temporary, &target).await {
             let _ = tokio::fs::remove_file(&temporary).await;
             return error(
@@ -244,6 +266,76 @@ async fn check(kind: Kind, kept: Vec<u8>) -> Result<(), Refusal> {
                 )),
             }
         }
+    }
+}
+
+/// Checks an upload the way the registry would load it and publishes it
+/// to the cluster; then this host reconciles at once. A component that does
+/// not load is refused here, before any host sees it.
+async fn publish(
+    host: &Host,
+    cluster: &Cluster,
+    name: &str,
+    kind: Kind,
+    received: &Path,
+    digest: &str,
+) -> Result<(), Refusal> {
+    let internal = |err: anyhow::Error| (StatusCode::SERVICE_UNAVAILABLE, format!("{err:#}"));
+    let bytes = tokio::fs::read(received)
+        .await
+        .map_err(|err| internal(err.into()))?;
+    match kind {
+        Kind::Wasm => {
+            let manifest = host.registry.dir().join(format!("{name}.toml"));
+            let manifest = tokio::fs::read_to_string(&manifest).await.ok();
+            let registry = host.registry.clone();
+            let (candidate, service) = (bytes.clone(), name.to_string());
+            let checked = tokio::task::spawn_blocking(move || {
+                registry.try_load(&service, &candidate, manifest.as_deref())
+            })
+            .await
+            .map_err(|err| internal(err.into()))?;
+            if let Err(err) = checked {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("{name}.wasm does not load, so it was not published: {err:#}"),
+                ));
+            }
+            cluster
+                .publish_wasm(name, &bytes, digest)
+                .await
+                .map_err(internal)?;
+        }
+        Kind::Manifest => {
+            let text = String::from_utf8(bytes).map_err(|err| internal(err.into()))?;
+            cluster
+                .publish_manifest(name, Some(text))
+                .await
+                .map_err(internal)?;
+        }
+    }
+    cluster.reconcile().await.map_err(internal)?;
+    Ok(())
+}
+
+/// Removes a component from the cluster; every host removes its files.
+pub async fn remove_from_cluster(cluster: &Cluster, name: &str) -> HttpResponse {
+    if !is_valid_name(name) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid component name {name:?}: use letters, digits, '-' or '_'"),
+        );
+    }
+    match cluster.remove(name).await {
+        Ok(false) => error(StatusCode::NOT_FOUND, &format!("no component named {name}")),
+        Ok(true) => {
+            if let Err(err) = cluster.reconcile().await {
+                tracing::warn!("reconciling after removing {name}: {err:#}");
+            }
+            tracing::info!(component = %name, "removed {name} from the cluster");
+            json_response(StatusCode::OK, &json!({ "removed": name, "cluster": true }))
+        }
+        Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("{err:#}")),
     }
 }
 

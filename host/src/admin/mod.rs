@@ -3,9 +3,11 @@
 //! remove over HTTP, and a status page.
 //!
 //! With a bearer token configured every endpoint but `/health`, `/ready` and
-//! the page itself requires it (none: 401, wrong: 403). Without a token the
-//! listener refuses to bind anything but loopback, so an unauthenticated
-//! admin API is never reachable from another machine; and it answers only
+//! the page itself requires it (none: 401, wrong: 403). The listener binds
+//! an address other machines can reach only with both a token and TLS (so
+//! neither the API nor its token crosses a network in the clear); without
+//! a token it stays on loopback, so an unauthenticated admin API is never
+//! reachable from another machine; and it answers only
 //! requests addressed to a loopback name (so a web page cannot reach it by
 //! DNS rebinding) and refuses writes from another origin (so a page cannot
 //! deploy through the user's browser).
@@ -28,7 +30,9 @@ use hyper_util::rt::TokioTimer;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
+use crate::cluster::Cluster;
 use crate::host::Host;
 use crate::http::body::{HttpResponse, full_body};
 use crate::http::listener::serve_connections;
@@ -40,21 +44,30 @@ const STATUS_PAGE: &str = include_str!("status.html");
 /// What the admin endpoints share.
 pub struct Admin {
     host: OnceLock<Arc<Host>>,
+    /// The cluster this host belongs to, if any: deploys go through it.
+    cluster: OnceLock<Arc<Cluster>>,
     token: Option<String>,
     /// The address the listener is bound to, for checking `Host` headers.
     bound: OnceLock<SocketAddr>,
     uploads: deploy::Uploads,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Admin {
-    /// Admin state guarded by `token`, if any; an upload must arrive within
-    /// `upload_timeout`.
-    pub fn new(token: Option<String>, upload_timeout: Duration) -> Arc<Admin> {
+    /// Admin state guarded by `token`, if any, served over `tls`, if given;
+    /// an upload must arrive within `upload_timeout`.
+    pub fn new(
+        token: Option<String>,
+        tls: Option<TlsAcceptor>,
+        upload_timeout: Duration,
+    ) -> Arc<Admin> {
         Arc::new(Admin {
             host: OnceLock::new(),
+            cluster: OnceLock::new(),
             token,
             bound: OnceLock::new(),
             uploads: deploy::Uploads::new(upload_timeout),
+            tls,
         })
     }
 
@@ -63,14 +76,29 @@ impl Admin {
         let _ = self.host.set(host);
     }
 
-    /// Binds the admin listener, refusing a non-loopback address without a
-    /// token.
+    /// Makes deploys and removals go through `cluster`.
+    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// Binds the admin listener, refusing a non-loopback address without
+    /// both a token and TLS.
     pub async fn bind(&self, address: SocketAddr) -> Result<TcpListener> {
-        if self.token.is_none() && !address.ip().is_loopback() {
-            bail!(
-                "refusing to serve the admin API on {address} without a token: set \
-                 HIVE_ADMIN_TOKEN or --admin-token-file, or listen on a loopback address"
-            );
+        if !address.ip().is_loopback() {
+            let mut missing = Vec::new();
+            if self.token.is_none() {
+                missing.push("a token (HIVE_ADMIN_TOKEN or --admin-token-file)");
+            }
+            if self.tls.is_none() {
+                missing.push("TLS (--tls-cert and --tls-key)");
+            }
+            if !missing.is_empty() {
+                bail!(
+                    "refusing to serve the admin API on {address} without {}: set them, \
+                     or listen on a loopback address",
+                    missing.join(" and ")
+                );
+            }
         }
         let listener = TcpListener::bind(address).await.map_err(|err| {
             anyhow::anyhow!("cannot listen on {address} for the admin API: {err}")
@@ -86,11 +114,13 @@ impl Admin {
 /// until the process exits.
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, max_connections: usize) {
     if let Ok(address) = listener.local_addr() {
-        tracing::info!("admin API on http://{address}");
+        let scheme = if admin.tls.is_some() { "https" } else { "http" };
+        tracing::info!("admin API on {scheme}://{address}");
     }
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10));
+    let tls = admin.tls.clone();
     let handler = move |req| {
         let admin = admin.clone();
         async move { Ok::<_, Infallible>(route(&admin, req).await) }
@@ -98,6 +128,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, max_connections: us
     serve_connections(
         listener,
         http,
+        tls,
         handler,
         max_connections,
         std::future::pending(),
@@ -107,12 +138,16 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, max_connections: us
 }
 
 async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path().to_string();
+    // Probes answer anyone: load balancers and orchestrators send their own
+    // Host, and a probe's answer tells nothing worth rebinding for.
+    let probe = req.method() == Method::GET && (path == "/health" || path == "/ready");
     if admin.token.is_none()
+        && !probe
         && let Err(reason) = origin::check(&req, admin.bound.get())
     {
         return error(StatusCode::FORBIDDEN, &reason);
     }
-    let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, [""]) => html(STATUS_PAGE),
@@ -134,22 +169,27 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
             match (req.method(), segments.as_slice()) {
                 (&Method::GET, ["metrics"]) => text(host.metrics().encode()),
                 (&Method::GET, ["components"]) => {
-                    json_response(StatusCode::OK, &components::list(host))
+                    let hosts = match admin.cluster.get() {
+                        Some(cluster) => cluster.hosts().await.ok(),
+                        None => None,
+                    };
+                    json_response(StatusCode::OK, &components::list(host, hosts.as_ref()))
                 }
                 (&Method::GET, ["wit"]) => shared_wit(host).await,
                 (&Method::PUT, ["components", name]) => {
-                    admin
-                        .uploads
-                        .upload(host, name, deploy::Kind::Wasm, req)
-                        .await
+                    let cluster = admin.cluster.get();
+                    let kind = deploy::Kind::Wasm;
+                    admin.uploads.upload(host, cluster, name, kind, req).await
                 }
                 (&Method::PUT, ["components", name, "manifest"]) => {
-                    admin
-                        .uploads
-                        .upload(host, name, deploy::Kind::Manifest, req)
-                        .await
+                    let cluster = admin.cluster.get();
+                    let kind = deploy::Kind::Manifest;
+                    admin.uploads.upload(host, cluster, name, kind, req).await
                 }
-                (&Method::DELETE, ["components", name]) => deploy::remove(host, name),
+                (&Method::DELETE, ["components", name]) => match admin.cluster.get() {
+                    Some(cluster) => deploy::remove_from_cluster(cluster, name).await,
+                    None => deploy::remove(host, name),
+                },
                 _ => error(StatusCode::NOT_FOUND, "no such admin endpoint"),
             }
         }

@@ -63,6 +63,18 @@ pub struct ServerConfig {
     /// Folder for the services' key-value data [default: .hive/data]
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Keep the services' key-value data in Redis instead (redis://[:password@]host:port/db, or rediss://), shared by every host that names it
+    #[arg(long, env = "HIVE_KV", hide_env_values = true)]
+    pub kv: Option<String>,
+    /// Certificate chain (PEM) for TLS on both listeners; needs --tls-key
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Share one deployment with every host naming this Redis (redis:// or rediss://); may be the --kv URL
+    #[arg(long, env = "HIVE_CLUSTER", hide_env_values = true)]
+    pub cluster: Option<String>,
     /// Address of the admin API and status page; port 0 picks one [default: 127.0.0.1:9080]
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
@@ -94,6 +106,10 @@ impl ServerConfig {
                 .clone()
                 .or_else(|| self.cache_dir.clone()),
             data: overrides.data.clone().or_else(|| self.data.clone()),
+            kv: overrides.kv.clone().or_else(|| self.kv.clone()),
+            cluster: overrides.cluster.clone().or_else(|| self.cluster.clone()),
+            tls_cert: overrides.tls_cert.clone().or_else(|| self.tls_cert.clone()),
+            tls_key: overrides.tls_key.clone().or_else(|| self.tls_key.clone()),
             admin_listen: overrides.admin_listen.or(self.admin_listen),
             admin_token_file: overrides
                 .admin_token_file

@@ -14,18 +14,23 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use super::body::HttpBody;
 
 /// How often "at the connection cap" may be logged.
 const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Serves every connection `listener` accepts with `handler`, at most
-/// `max_connections` at once, until `shutdown` completes; then waits up to
-/// `grace` for open ones to finish.
+/// Time a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves every connection `listener` accepts with `handler` (over TLS
+/// when `tls` is given), at most `max_connections` at once, until
+/// `shutdown` completes; then waits up to `grace` for open ones to finish.
 pub async fn serve_connections<H, F>(
     listener: TcpListener,
     http: http1::Builder,
+    tls: Option<TlsAcceptor>,
     handler: H,
     max_connections: usize,
     shutdown: impl Future<Output = ()>,
@@ -73,10 +78,31 @@ pub async fn serve_connections<H, F>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let service = service_fn(handler);
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let service = service_fn(handler.clone());
+        let Some(tls) = tls.clone() else {
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(%peer, "connection ended with an error: {err}");
+                }
+                drop(slot);
+            });
+            continue;
+        };
+        let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {err}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, "connection ended with an error: {err}");
             }

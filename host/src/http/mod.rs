@@ -14,6 +14,7 @@ pub mod listener;
 pub mod prepend;
 pub mod problem;
 pub mod request;
+pub mod tls;
 pub mod wasi_http;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use anyhow::{Context, Result};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use self::body_budget::BodyBudget;
 use crate::config::HttpSettings;
@@ -43,13 +45,15 @@ pub async fn serve(
     listener: TcpListener,
     host: Arc<Host>,
     settings: &HttpSettings,
+    tls: Option<TlsAcceptor>,
     max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let address = listener
         .local_addr()
         .context("reading the listen address")?;
-    tracing::info!("listening on http://{address} (at most {max_connections} connections)");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{address} (at most {max_connections} connections)");
 
     let mut http = http1::Builder::new();
     // A head over max_header_size gets 431; a slow one is cut off (slowloris);
@@ -66,6 +70,7 @@ pub async fn serve(
     listener::serve_connections(
         listener,
         http,
+        tls,
         handler,
         max_connections,
         shutdown,

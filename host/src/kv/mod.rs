@@ -5,6 +5,9 @@
 //! host, not the guest, chooses it, which is what keeps services' data apart.
 
 pub mod redb;
+pub mod redis;
+#[cfg(test)]
+pub mod suite;
 
 use thiserror::Error;
 
@@ -79,4 +82,14 @@ pub fn check_value(value: &[u8]) -> Result<(), StoreError> {
         return Err(StoreError::ValueTooLarge(value.len() as u64));
     }
     Ok(())
+}
+
+/// A stored counter as a number: decimal text, maybe signed, maybe with
+/// leading zeros, maybe surrounded by ASCII whitespace (the same reading
+/// the Redis backend's script makes).
+pub fn parse_decimal(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0B')
+        .parse()
+        .ok()
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{KvStore, StoreError, check_key, check_value};
+use super::{KvStore, StoreError, check_key, check_value, parse_decimal};
 
 /// All services share one table; the key's first half is the namespace.
 const TABLE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
@@ -100,10 +100,7 @@ impl KvStore for RedbStore {
             let mut table = write.open_table(TABLE).map_err(storage)?;
             let current = match table.get((namespace, key)).map_err(storage)? {
                 None => 0,
-                Some(value) => std::str::from_utf8(value.value())
-                    .ok()
-                    .and_then(|text| text.trim().parse::<i64>().ok())
-                    .ok_or(StoreError::NotANumber)?,
+                Some(value) => parse_decimal(value.value()).ok_or(StoreError::NotANumber)?,
             };
             let next = current
                 .checked_add(delta)
@@ -152,7 +149,6 @@ impl KvStore for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
     fn store() -> (tempfile::TempDir, RedbStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -160,81 +156,7 @@ mod tests {
         (dir, store)
     }
 
-    #[test]
-    fn set_get_delete() {
-        let (_dir, kv) = store();
-        assert_eq!(kv.get("a", "k").unwrap(), None);
-        kv.set("a", "k", b"v").unwrap();
-        assert_eq!(kv.get("a", "k").unwrap().as_deref(), Some(&b"v"[..]));
-        assert!(kv.delete("a", "k").unwrap());
-        assert!(!kv.delete("a", "k").unwrap());
-        assert_eq!(kv.get("a", "k").unwrap(), None);
-    }
-
-    #[test]
-    fn namespaces_are_isolated() {
-        let (_dir, kv) = store();
-        kv.set("a", "k", b"from a").unwrap();
-        assert_eq!(kv.get("b", "k").unwrap(), None);
-        kv.set("ab", "x", b"1").unwrap();
-        assert_eq!(kv.list_keys("a", "", 100).unwrap(), vec!["k"]);
-        assert_eq!(kv.list_keys("b", "", 100).unwrap(), Vec::<String>::new());
-    }
-
-    #[test]
-    fn list_keys_by_prefix_with_limit() {
-        let (_dir, kv) = store();
-        for key in ["user/2", "user/1", "order/1", "user/3", "userx"] {
-            kv.set("s", key, b"").unwrap();
-        }
-        assert_eq!(
-            kv.list_keys("s", "user/", 100).unwrap(),
-            vec!["user/1", "user/2", "user/3"]
-        );
-        assert_eq!(
-            kv.list_keys("s", "user/", 2).unwrap(),
-            vec!["user/1", "user/2"]
-        );
-    }
-
-    #[test]
-    fn increment_counts_from_zero_and_rejects_text() {
-        let (_dir, kv) = store();
-        assert_eq!(kv.increment("s", "n", 1).unwrap(), 1);
-        assert_eq!(kv.increment("s", "n", 5).unwrap(), 6);
-        assert_eq!(kv.get("s", "n").unwrap().as_deref(), Some(&b"6"[..]));
-        kv.set("s", "t", b"abc").unwrap();
-        assert!(matches!(
-            kv.increment("s", "t", 1),
-            Err(StoreError::NotANumber)
-        ));
-    }
-
-    #[test]
-    fn compare_and_swap_only_swaps_on_match() {
-        let (_dir, kv) = store();
-        assert!(kv.compare_and_swap("s", "k", None, b"1").unwrap());
-        assert!(!kv.compare_and_swap("s", "k", None, b"2").unwrap());
-        assert!(!kv.compare_and_swap("s", "k", Some(b"9"), b"2").unwrap());
-        assert!(kv.compare_and_swap("s", "k", Some(b"1"), b"2").unwrap());
-        assert_eq!(kv.get("s", "k").unwrap().as_deref(), Some(&b"2"[..]));
-    }
-
-    #[test]
-    fn limits_are_enforced() {
-        let (_dir, kv) = store();
-        assert!(matches!(
-            kv.set("s", "", b""),
-            Err(StoreError::InvalidKey(_))
-        ));
-        let long = "k".repeat(MAX_KEY_BYTES + 1);
-        assert!(matches!(kv.get("s", &long), Err(StoreError::InvalidKey(_))));
-        let big = vec![0; MAX_VALUE_BYTES + 1];
-        assert!(matches!(
-            kv.set("s", "k", &big),
-            Err(StoreError::ValueTooLarge(_))
-        ));
-    }
+    crate::kv::suite::kv_suite!(store());
 
     #[test]
     fn data_survives_reopening() {
@@ -248,25 +170,5 @@ mod tests {
             reopened.get("s", "k").unwrap().as_deref(),
             Some(&b"kept"[..])
         );
-    }
-
-    #[test]
-    fn concurrent_increments_are_atomic() {
-        let (_dir, kv) = store();
-        let kv = std::sync::Arc::new(kv);
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let kv = kv.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..50 {
-                        kv.increment("s", "n", 1).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(kv.increment("s", "n", 0).unwrap(), 200);
     }
 }

@@ -228,6 +228,29 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
+impl Registry {
+    /// Loads `wasm` as the service `name` would be loaded, with the
+    /// manifest text `manifest`, without deploying it: what a host checks
+    /// before it publishes a component to its cluster. Its compiled code
+    /// stays in the compile cache, so the real load is quick. Blocking.
+    pub fn try_load(&self, name: &str, wasm: &[u8], manifest: Option<&str>) -> Result<()> {
+        let scratch = tempfile::tempdir().map_err(anyhow::Error::from)?;
+        let path = scratch.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, wasm)?;
+        if let Some(text) = manifest {
+            std::fs::write(path.with_extension("toml"), text)?;
+        }
+        load_service(
+            &self.engine,
+            &self.linker,
+            &path,
+            &self.limits,
+            self.cache.as_ref(),
+        )
+        .map(|_| ())
+    }
+}
+
 fn log_serving(service: &Service, replaced: bool) {
     let routes: Vec<&str> = service.routes.iter().map(|r| r.as_str()).collect();
     tracing::info!(

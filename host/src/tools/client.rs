@@ -133,26 +133,48 @@ impl AdminClient {
     }
 }
 
-/// One line per component, for `hive ls`.
+/// One line per component, for `hive ls`; in a cluster, with the hosts
+/// that serve it and which version each serves (`*` marks a host still on
+/// another digest than this host's).
 pub fn format_table(components: &[Value]) -> String {
+    let clustered = components.iter().any(|c| c.get("hosts").is_some());
     let mut out = format!(
         "{:<20} {:<8} {:<28} {:<12} {}\n",
         "NAME", "STATE", "WORLD", "DIGEST", "ROUTES"
     );
+    if clustered {
+        out = format!("{}  HOSTS\n", out.trim_end());
+    }
     for c in components {
         let routes: Vec<&str> = c["routes"]
             .as_array()
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let digest = c["digest"].as_str().unwrap_or("");
-        out.push_str(&format!(
-            "{:<20} {:<8} {:<28} {:<12} {}\n",
+        let mut line = format!(
+            "{:<20} {:<8} {:<28} {:<12} {}",
             c["name"].as_str().unwrap_or("?"),
             c["state"].as_str().unwrap_or("?"),
             c["world"].as_str().unwrap_or("-"),
             &digest[..digest.len().min(12)],
             routes.join(" ")
-        ));
+        );
+        if let Some(hosts) = c["hosts"].as_object() {
+            let serving: Vec<String> = hosts
+                .iter()
+                .map(|(host, served)| {
+                    let served = served.as_str().unwrap_or_default();
+                    if served == digest {
+                        host.clone()
+                    } else {
+                        format!("{host}*{}", &served[..served.len().min(12)])
+                    }
+                })
+                .collect();
+            line.push_str(&format!("  {}", serving.join(" ")));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
         if let Some(reason) = c["reason"].as_str() {
             out.push_str(&format!("{:<20} reason: {reason}\n", ""));
         }

@@ -328,7 +328,11 @@ fn spawn(
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            if let Some(rest) = line
+                .split("listening on http://")
+                .nth(1)
+                .or_else(|| line.split("listening on https://").nth(1))
+            {
                 let _ = tx.send(address_prefix(rest));
             }
             sink.lock().unwrap().push(line);

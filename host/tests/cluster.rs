@@ -1,0 +1,410 @@
+//! Many hosts as one service: three hosts sharing Redis (kv and
+//! deployment) behind HAProxy, all on loopback. A host is killed with
+//! SIGKILL under load and started again; nothing may fail, the restarted
+//! host must serve again quickly, data written through one host must be
+//! read through another, a deploy through one host must reach all, and a
+//! host started after a deploy must serve it before it says it is ready.
+//!
+//! Needs redis-server and haproxy: `scripts/test.sh` installs them.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{demo_components, hive_binary};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (SIGKILL) when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_redis(dir: &Path, port: u16) -> Process {
+    let child = Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server is needed: run scripts/test.sh, which installs it");
+    Process(child)
+}
+
+/// One Hive host of the cluster, with folders that outlive its process.
+struct Node {
+    root: PathBuf,
+    public: u16,
+    admin: u16,
+    redis: String,
+}
+
+impl Node {
+    fn new(base: &Path, name: &str, redis: &str) -> Node {
+        let root = base.join(name);
+        std::fs::create_dir_all(root.join("deploy")).unwrap();
+        Node {
+            root,
+            public: free_port(),
+            admin: free_port(),
+            redis: redis.to_string(),
+        }
+    }
+
+    fn start(&self) -> Process {
+        let log = std::fs::File::create(self.root.join("hive.log")).unwrap();
+        let child = Command::new(hive_binary())
+            .arg("serve")
+            .arg("--dir")
+            .arg(self.root.join("deploy"))
+            .arg("--cache-dir")
+            .arg(self.root.join("cache"))
+            .args(["--listen", &format!("127.0.0.1:{}", self.public)])
+            .args(["--admin-listen", &format!("127.0.0.1:{}", self.admin)])
+            .args(["--kv", &self.redis, "--cluster", &self.redis])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Process(child)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.public)
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin)
+    }
+
+    fn ready(&self, http: &reqwest::blocking::Client) -> bool {
+        http.get(self.admin_url("/ready"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    }
+
+    fn status(&self, http: &reqwest::blocking::Client, path: &str) -> u16 {
+        http.get(self.url(path))
+            .send()
+            .map_or(0, |r| r.status().as_u16())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("hive.log")).unwrap_or_default()
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+fn deploy(http: &reqwest::blocking::Client, node: &Node, name: &str) {
+    let from = demo_components();
+    let manifest = from.join(format!("{name}.toml"));
+    if manifest.exists() {
+        let response = http
+            .put(node.admin_url(&format!("/components/{name}/manifest")))
+            .body(std::fs::read(manifest).unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 202, "{}", response.text().unwrap());
+    }
+    let response = http
+        .put(node.admin_url(&format!("/components/{name}")))
+        .body(std::fs::read(from.join(format!("{name}.wasm"))).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202, "{}", response.text().unwrap());
+}
+
+fn haproxy(dir: &Path, front: u16, nodes: &[&Node]) -> Process {
+    let mut config = format!(
+        "global\n    maxconn 4096\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n\
+         \x20   timeout server 30s\n    timeout check 1s\n    retries 3\n    option redispatch 1\n\
+         \x20   retry-on conn-failure empty-response response-timeout 503\n\
+         frontend hive\n    bind 127.0.0.1:{front}\n    default_backend hosts\n\
+         backend hosts\n    balance roundrobin\n    http-request disable-l7-retry unless METH_GET\n\
+         \x20   option httpchk\n    http-check send meth GET uri /ready ver HTTP/1.1 hdr Host localhost\n\
+         \x20   http-check expect status 200\n\
+         \x20   default-server check inter 200ms fastinter 100ms downinter 500ms fall 2 rise 1\n"
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        config.push_str(&format!(
+            "    server host{i} 127.0.0.1:{} port {}\n",
+            node.public, node.admin
+        ));
+    }
+    let path = dir.join("haproxy.cfg");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(config.as_bytes())
+        .unwrap();
+    let child = Command::new("haproxy")
+        .arg("-f")
+        .arg(&path)
+        .arg("-db")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy is needed: run scripts/test.sh, which installs it");
+    Process(child)
+}
+
+#[test]
+fn three_hosts_behind_haproxy_survive_a_kill_and_share_data_and_deploys() {
+    let work = tempfile::tempdir().unwrap();
+    let redis_port = free_port();
+    let redis_dir = work.path().join("redis");
+    std::fs::create_dir_all(&redis_dir).unwrap();
+    let _redis = start_redis(&redis_dir, redis_port);
+    let redis = format!("redis://127.0.0.1:{redis_port}/0");
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let a = Node::new(work.path(), "a", &redis);
+    let b = Node::new(work.path(), "b", &redis);
+    let c = Node::new(work.path(), "c", &redis);
+    let _a = a.start();
+    let mut b_process = Some(b.start());
+    let _c = c.start();
+    for node in [&a, &b, &c] {
+        wait_until("host ready", Duration::from_secs(60), || node.ready(&http));
+    }
+    for name in ["hello", "users"] {
+        deploy(&http, &a, name);
+    }
+    for node in [&a, &b, &c] {
+        wait_until(
+            "the demo deployed everywhere",
+            Duration::from_secs(30),
+            || node.status(&http, "/hello") == 200,
+        );
+    }
+
+    // Written through A, read through B and C: one kv for the cluster.
+    let put = http
+        .put(a.url("/users/ana"))
+        .body(r#"{"name": "Ana", "email": "ana@example.com"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    for node in [&b, &c] {
+        let body = http
+            .get(node.url("/users/ana"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(body.contains("ana@example.com"), "{body}");
+    }
+
+    let front = free_port();
+    let _haproxy = haproxy(work.path(), front, &[&a, &b, &c]);
+    let front_url = |path: &str| format!("http://127.0.0.1:{front}{path}");
+    wait_until("haproxy up", Duration::from_secs(10), || {
+        http.get(front_url("/hello"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    });
+
+    // Load through HAProxy for 20 s: GET /hello and the shop's reads.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let load: Vec<_> = (0..4)
+        .map(|worker| {
+            let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+            let urls = [front_url("/hello?name=load"), front_url("/users/ana")];
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                let mut i = worker;
+                while !stop.load(Ordering::Relaxed) && sent.load(Ordering::Relaxed) < 2_000_000 {
+                    let ok = client
+                        .get(&urls[i % 2])
+                        .send()
+                        .is_ok_and(|r| r.status() == 200);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    drop(b_process.take()); // SIGKILL
+    std::thread::sleep(Duration::from_secs(7));
+    let restarted = Instant::now();
+    let _b_again = b.start();
+    let back = wait_until("the restarted host serves", Duration::from_secs(10), || {
+        b.status(&http, "/hello") == 200
+    });
+    let serving_again = restarted.elapsed().max(back);
+
+    // A deploy through A, while the load runs, reaches every host.
+    let deployed = Instant::now();
+    deploy(&http, &a, "echo");
+    let mut reach = Duration::ZERO;
+    for node in [&a, &b, &c] {
+        wait_until(
+            "the deploy reaches every host",
+            Duration::from_secs(10),
+            || node.status(&http, "/echo/x") == 200,
+        );
+        reach = deployed.elapsed();
+    }
+
+    // A host started after the deploy serves it before it reports ready.
+    let d = Node::new(work.path(), "d", &redis);
+    let _d = d.start();
+    wait_until("the late host ready", Duration::from_secs(60), || {
+        d.ready(&http)
+    });
+    let late = d.status(&http, "/echo/x");
+
+    let remaining = Duration::from_secs(20).saturating_sub(started.elapsed());
+    std::thread::sleep(remaining);
+    stop.store(true, Ordering::Relaxed);
+    for worker in load {
+        worker.join().unwrap();
+    }
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    println!(
+        "failover: {sent} requests sent through HAProxy in {:.1} s, {failed} failed; \
+         the killed host served again {:.2} s after its start; \
+         a deploy through one host reached all three in {:.2} s; \
+         a host started after it answered {late} once ready",
+        started.elapsed().as_secs_f64(),
+        serving_again.as_secs_f64(),
+        reach.as_secs_f64()
+    );
+    assert_eq!(failed, 0, "requests failed; host b's log:\n{}", b.log());
+    assert!(sent > 100, "the load hardly ran: {sent}");
+    assert!(serving_again <= Duration::from_secs(2), "{serving_again:?}");
+    assert!(reach <= Duration::from_secs(2), "{reach:?}");
+    assert_eq!(late, 200, "host d's log:\n{}", d.log());
+}
+
+#[test]
+fn killing_a_host_loses_no_acknowledged_write_to_the_shared_kv() {
+    let work = tempfile::tempdir().unwrap();
+    let redis_port = free_port();
+    let redis_dir = work.path().join("redis");
+    std::fs::create_dir_all(&redis_dir).unwrap();
+    let _redis = start_redis(&redis_dir, redis_port);
+    let redis = format!("redis://127.0.0.1:{redis_port}/0");
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let a = Node::new(work.path(), "a", &redis);
+    let c = Node::new(work.path(), "c", &redis);
+    let a_process = a.start();
+    let _c = c.start();
+    for node in [&a, &c] {
+        wait_until("host ready", Duration::from_secs(60), || node.ready(&http));
+    }
+    deploy(&http, &a, "users");
+    for node in [&a, &c] {
+        wait_until("users deployed", Duration::from_secs(30), || {
+            node.status(&http, "/users") == 200
+        });
+    }
+
+    // Writers through A, until A is killed under them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let stop = stop.clone();
+            let base = a.url("/users/");
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
+                let mut acknowledged = Vec::new();
+                for i in 0..100_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = format!("w{writer}-{i}");
+                    let body = format!(r#"{{"name": "{id}", "email": "{id}@example.com"}}"#);
+                    match client.put(format!("{base}{id}")).body(body).send() {
+                        Ok(response) if response.status() == 201 => acknowledged.push(id),
+                        Ok(_) => {}
+                        // The host is gone: nothing more will be acknowledged.
+                        Err(_) => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    drop(a_process); // SIGKILL, mid-write
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged: Vec<String> = writers
+        .into_iter()
+        .flat_map(|writer| writer.join().unwrap())
+        .collect();
+    assert!(
+        acknowledged.len() > 10,
+        "only {} writes",
+        acknowledged.len()
+    );
+
+    // Every acknowledged write is there, read through the other host.
+    let mut lost = Vec::new();
+    for id in &acknowledged {
+        let status = c.status(&http, &format!("/users/{id}"));
+        if status != 200 {
+            lost.push(format!("{id}: {status}"));
+        }
+    }
+    println!(
+        "kill -9 under writes: {} acknowledged, {} lost",
+        acknowledged.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost: {lost:?}");
+}
