@@ -10,6 +10,10 @@
 #   (e) (a) with `instance-reuse = 1000` in its manifest
 #   (f) (c) with `instance-reuse = 1000` in its manifest
 #   (g) (b) with `--max-instance-reuse-count 1000`
+#   (h) hive serving the WASI 0.3 component hello-p3                  GET /hello-p3
+#   (i) wasmtime serve serving the very same hello-p3.wasm, one request per instance
+#   (j) (h) with `instance-reuse = 1000` in its manifest
+#   (k) (i) with `--max-instance-reuse-count 1000` (one request at a time per instance)
 # Every target answers 200 "Hello, world!\n" (text/plain; charset=utf-8); that
 # is checked before anything is measured.
 #
@@ -160,8 +164,9 @@ NATIVE="$ROOT/target/release/native-hello"
 say "building the components"
 "$HIVE" build --components components --out "$WORK/build"
 
-mkdir -p "$WORK/hive-http" "$WORK/hive-hello" "$WORK/hive-http-reuse" "$WORK/hive-hello-reuse" "$WORK/logs"
-for name in hello-http hello; do
+mkdir -p "$WORK/hive-http" "$WORK/hive-hello" "$WORK/hive-http-reuse" "$WORK/hive-hello-reuse" "$WORK/logs" \
+    "$WORK/hive-p3" "$WORK/hive-p3-reuse"
+for name in hello-http hello hello-p3; do
     [[ -f "$WORK/build/$name.wasm" ]] || die "hive build produced no $name.wasm"
 done
 cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http/"
@@ -169,17 +174,20 @@ cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello/"
 # (e) and (f): the same files, opted into instance reuse by their manifests.
 cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http-reuse/"
 cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello-reuse/"
-for manifest in "$WORK/hive-http-reuse/hello-http.toml" "$WORK/hive-hello-reuse/hello.toml"; do
+cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3/"
+cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3-reuse/"
+for manifest in "$WORK/hive-http-reuse/hello-http.toml" "$WORK/hive-hello-reuse/hello.toml" "$WORK/hive-p3-reuse/hello-p3.toml"; do
     grep -q '^\[limits\]' "$manifest" && die "$manifest already has [limits]; update this script"
     printf '\n[limits]\ninstance-reuse = 1000\n' >>"$manifest"
 done
 # wasmtime serve runs the very file Hive (a) loads.
 HELLO_HTTP_WASM="$WORK/hive-http/hello-http.wasm"
+HELLO_P3_WASM="$WORK/hive-p3/hello-p3.wasm"
 
 # ---------------------------------------------------------------- servers ---
-read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G < <(python3 - <<'EOF'
+read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G PORT_H PORT_I PORT_J PORT_K < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(7)]
+socks = [socket.socket() for _ in range(11)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -191,9 +199,9 @@ EOF
 NLEVELS=$(wc -w <<<"$CONNECTIONS")
 # Every server dies by itself after this long, even if this script is killed
 # with SIGKILL and its trap never runs.
-LIFETIME=$((600 + 7 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
+LIFETIME=$((600 + 11 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
 
-TARGETS=(a e b g c f d)
+TARGETS=(a e b g c f d h i j k)
 declare -A NAME URL LOG PID
 NAME[a]="hive, hello-http (wasi:http/proxy)"
 NAME[b]="wasmtime serve, hello-http"
@@ -202,6 +210,10 @@ NAME[d]="native hyper (ceiling)"
 NAME[e]="hive, hello-http, instance reuse"
 NAME[f]="hive, hello, instance reuse"
 NAME[g]="wasmtime serve, hello-http, instance reuse"
+NAME[h]="hive, hello-p3 (WASI 0.3 wasi:http/service)"
+NAME[i]="wasmtime serve, hello-p3"
+NAME[j]="hive, hello-p3, instance reuse"
+NAME[k]="wasmtime serve, hello-p3, instance reuse"
 URL[a]="http://127.0.0.1:$PORT_A/hello-http"
 URL[b]="http://127.0.0.1:$PORT_B/hello-http"
 URL[c]="http://127.0.0.1:$PORT_C/hello"
@@ -209,6 +221,10 @@ URL[d]="http://127.0.0.1:$PORT_D/hello"
 URL[e]="http://127.0.0.1:$PORT_E/hello-http"
 URL[f]="http://127.0.0.1:$PORT_F/hello"
 URL[g]="http://127.0.0.1:$PORT_G/hello-http"
+URL[h]="http://127.0.0.1:$PORT_H/hello-p3"
+URL[i]="http://127.0.0.1:$PORT_I/hello-p3"
+URL[j]="http://127.0.0.1:$PORT_J/hello-p3"
+URL[k]="http://127.0.0.1:$PORT_K/hello-p3"
 
 # A Hive with an admin API listens on a second port (default 9080): let each
 # instance pick a free one so the two Hives, and any Hive already running on
@@ -237,6 +253,21 @@ CMD_f=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-hello-reuse" --listen "
     --cache-dir "$WORK/hive-hello-reuse-cache" --data "$WORK/hive-hello-reuse-data" "${HIVE_EXTRA[@]}")
 # shellcheck disable=SC2034
 CMD_g=("$WASMTIME" serve --addr "127.0.0.1:$PORT_G" --max-instance-reuse-count 1000 "${WASMTIME_FLAGS[@]}" "$HELLO_HTTP_WASM")
+
+# shellcheck disable=SC2034
+CMD_h=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-p3" --listen "127.0.0.1:$PORT_H" --no-watch
+    --cache-dir "$WORK/hive-p3-cache" --data "$WORK/hive-p3-data" "${HIVE_EXTRA[@]}")
+# wasmtime serve reuses WASI 0.3 instances by default (128 requests, 16 at
+# once): (i) turns that off, to match Hive's default.
+# shellcheck disable=SC2034
+CMD_i=("$WASMTIME" serve --addr "127.0.0.1:$PORT_I" -Wcomponent-model-async --max-instance-reuse-count 1
+    --max-instance-concurrent-reuse-count 1 "${WASMTIME_FLAGS[@]}" "$HELLO_P3_WASM")
+# shellcheck disable=SC2034
+CMD_j=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-p3-reuse" --listen "127.0.0.1:$PORT_J" --no-watch
+    --cache-dir "$WORK/hive-p3-reuse-cache" --data "$WORK/hive-p3-reuse-data" "${HIVE_EXTRA[@]}")
+# shellcheck disable=SC2034
+CMD_k=("$WASMTIME" serve --addr "127.0.0.1:$PORT_K" -Wcomponent-model-async --max-instance-reuse-count 1000
+    --max-instance-concurrent-reuse-count 1 "${WASMTIME_FLAGS[@]}" "$HELLO_P3_WASM")
 
 # A command line as one could paste it into a shell (quoting only what needs it).
 show_cmd() { # target
@@ -383,6 +414,7 @@ for c in $CONNECTIONS; do
         line+="; p50 over native: $(minus "${P50[f,$c]}" "${P50[d,$c]}") with reuse (f), $(minus "${P50[c,$c]}" "${P50[d,$c]}") fresh (c)"
     fi
     TARGET_LINES+="$line; against 10 us."$'\n'
+    TARGET_LINES+="- $c connections, WASI 0.3: Hive vs \`wasmtime serve\` on hello-p3: $(ratio "${RPS[h,$c]}" "${RPS[i,$c]}") fresh (h/i), $(ratio "${RPS[j,$c]}" "${RPS[k,$c]}") with reuse (j/k)."$'\n'
 done
 
 CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
@@ -406,8 +438,8 @@ All servers listen on 127.0.0.1; wrk shares the $(nproc) cores with them, so
 the numbers are only comparable within one run. Every request is HTTP/1.1
 keep-alive, GET, answered 200 \`Hello, world!\n\` with \`$EXPECTED_TYPE\`
 (checked before and after measuring). Hive and \`wasmtime serve\` create a
-fresh instance per request in (a), (b) and (c); (e), (f) and (g) let one
-instance serve up to 1,000 requests in turn. Hive runs with
+fresh instance per request in (a), (b), (c), (h) and (i); (e), (f), (g),
+(j) and (k) let one instance serve up to 1,000 requests in turn. Hive runs with
 \`RUST_LOG=warn\`, so its per-request log line is off. Targets are
 interleaved per concurrency level. Ratios divide the row's req/s by that of
 (b) and of (d) at the same level. \`server CPU per request\` is the server
@@ -438,6 +470,14 @@ $(show_cmd e | show)
 $(show_cmd f | show)
 # (g)
 $(show_cmd g | show)
+# (h)
+$(show_cmd h | show)
+# (i)
+$(show_cmd i | show)
+# (j)
+$(show_cmd j | show)
+# (k)
+$(show_cmd k | show)
 # load, for each level C in: $CONNECTIONS (threads T = 2, or 1 when C = 1), after ${WARMUP}s of wrk -t2 -c16 per target
 wrk -tT -cC -d${SECONDS_PER_RUN}s --latency URL
 \`\`\`
@@ -451,6 +491,10 @@ Response headers:
 - (e) ${HEADERS[e]}
 - (f) ${HEADERS[f]}
 - (g) ${HEADERS[g]}
+- (h) ${HEADERS[h]}
+- (i) ${HEADERS[i]}
+- (j) ${HEADERS[j]}
+- (k) ${HEADERS[k]}
 EOF
 )"
 

@@ -24,11 +24,11 @@ use crate::logging::escape;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
-use crate::runtime::cache::CompileCache;
 use crate::runtime::call::{Caller, MAX_CALL_DEPTH, call};
-use crate::runtime::engine::{EngineSettings, EpochTicker, build_engine};
+use crate::runtime::engine::{EngineSettings, EpochTicker};
 use crate::runtime::failure::{CalleeError, CalleeErrorKind, FailureKind};
 use crate::runtime::service::Service;
+use crate::runtime::target::Targets;
 use crate::runtime::typed::call_export;
 use crate::runtime::world::World;
 
@@ -69,26 +69,23 @@ pub struct Host {
 impl Host {
     /// Builds the engine and loads every service in the folder. Blocking.
     pub fn start(settings: &HostSettings) -> Result<Arc<Host>> {
-        let engine = build_engine(&settings.engine)?;
-        let ticker = EpochTicker::start(&engine)?;
+        let targets = Targets::new(&settings.engine, settings.cache_dir.as_deref())?;
+        let engine = targets.classic.engine.clone();
+        let concurrent_engine = targets.concurrent.engine.clone();
+        let ticker = EpochTicker::start(&[&engine, &concurrent_engine])?;
         let metrics = Arc::new(Metrics::new());
         let kv: Arc<dyn KvStore> = match &settings.kv {
             KvBackend::Embedded(dir) => Arc::new(RedbStore::open(dir)?),
             KvBackend::Redis(url) => Arc::new(RedisStore::open(url, metrics.kv_failures())?),
         };
-        let cache = match &settings.cache_dir {
-            Some(dir) => Some(CompileCache::open(dir, &engine)?),
-            None => None,
-        };
         let registry = Arc::new(Registry::new(
-            &engine,
+            targets,
             &settings.dir,
             settings.limits.clone(),
-            cache,
             metrics.clone(),
         )?);
         let host = Arc::new_cyclic(|host: &Weak<Host>| Host {
-            runtime: Runtime::new(engine, ticker, kv, metrics, host.clone()),
+            runtime: Runtime::new(engine, concurrent_engine, ticker, kv, metrics, host.clone()),
             registry,
         });
         host.registry.load_all(settings.strict)?;

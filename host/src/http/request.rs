@@ -127,7 +127,7 @@ async fn route_and_call(
     // KiB), which would otherwise be copied each time hyper or Tokio moves
     // this request's future.
     let (response, streamed) = match service.entry.world() {
-        World::Proxy => {
+        World::Proxy | World::P3 => {
             let (response, mark) =
                 Box::pin(wasi_http::serve(host, &service, req, request_id)).await;
             (response, Some(mark))

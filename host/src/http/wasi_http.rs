@@ -1,8 +1,11 @@
-//! Serves standard `wasi:http/proxy` components (built for `wasmtime serve`,
-//! Spin, wasmCloud, ...) through the same router, limits and logs as Hive
+//! Serves standard `wasi:http` components, WASI 0.2 (`wasi:http/proxy`,
+//! built for `wasmtime serve`, Spin, wasmCloud, ...) and WASI 0.3
+//! (`wasi:http/service`), through the same router, limits and logs as Hive
 //! services. Bodies stream both ways: the request body is fed to the guest
 //! as it arrives, and the response goes to the client while the guest is
-//! still writing it, so neither has to fit in the instance's memory.
+//! still writing it, so neither has to fit in the instance's memory. The
+//! two versions differ only in how the guest is called ([`run`],
+//! [`run_p3`]); what happens around the call is the same.
 
 use std::sync::Arc;
 
@@ -14,7 +17,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p3::Request as P3Request;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
 
 use super::body::{HttpBody, HttpResponse};
 use super::guarded_body::GuardedBody;
@@ -26,13 +30,17 @@ use crate::runtime::call::{Caller, call};
 use crate::runtime::failure::{Failure, FailureKind};
 use crate::runtime::failure_mark::FailureMark;
 use crate::runtime::service::Service;
+use crate::runtime::world::World;
 
 /// What a `wasi:http` component sets as its response: a head with a
-/// streaming body, or an error code.
-pub type ResponseHead = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
+/// streaming body, or an error code (of its WASI version).
+pub type ResponseHead<E = ErrorCode> = Result<hyper::Response<HttpBody>, E>;
 
-/// Where a `wasi:http` component's response head is sent.
+/// Where a WASI 0.2 component's response head is sent.
 pub type ResponseSender = oneshot::Sender<ResponseHead>;
+
+/// Where a WASI 0.3 component's response head is sent.
+pub type P3ResponseSender = oneshot::Sender<ResponseHead<P3ErrorCode>>;
 
 /// Handles one request with a `wasi:http` component. Returns the response
 /// and the call's failure mark, which says, once the body has streamed,
@@ -75,10 +83,35 @@ pub async fn serve(
             .boxed_unsync()
     });
 
-    let (sender, receiver) = oneshot::channel();
-    let task = spawn_guest(host, service, request_id, req, sender, &mark);
+    let response = match service.entry.world() {
+        World::P3 => {
+            let (sender, receiver) = oneshot::channel();
+            let guest = Guest::P3(with_absolute_uri(req), sender);
+            let task = spawn_guest(host, service, request_id, guest, &mark);
+            respond(receiver, task, &mark, host, service, request_id).await
+        }
+        World::Proxy | World::Service => {
+            let (sender, receiver) = oneshot::channel();
+            let guest = Guest::P2(req, sender);
+            let task = spawn_guest(host, service, request_id, guest, &mark);
+            respond(receiver, task, &mark, host, service, request_id).await
+        }
+    };
+    (response, mark)
+}
+
+/// The response for the head the guest sets on `receiver`: held until the
+/// body's first frame, then streamed; or the failure that came first.
+async fn respond<E: std::fmt::Debug>(
+    receiver: oneshot::Receiver<ResponseHead<E>>,
+    task: AbortOnDrop<Result<(), Failure>>,
+    mark: &FailureMark,
+    host: &Host,
+    service: &Service,
+    request_id: &str,
+) -> HttpResponse {
     let component = service.name();
-    let response = match receiver.await {
+    match receiver.await {
         Ok(Ok(response)) => {
             let (parts, body) = response.into_parts();
             let mut body = GuardedBody::new(body, mark.clone());
@@ -86,12 +119,11 @@ pub async fn serve(
             // a byte has gone out, a failure can still be answered properly.
             let first = body.frame().await;
             if mark.is_set() {
-                let response = failure_after_head(task, &mark, host, component, request_id).await;
-                return (response, mark);
+                return failure_after_head(task, mark, host, component, request_id).await;
             }
             // From here the guest streams the body; let it finish on its own.
             task.detach();
-            let cap = limits.response_body_bytes;
+            let cap = service.info.limits.response_body_bytes;
             let body = Prepend::new(first, body);
             let body = Limited::new(body, cap)
                 .map_err(
@@ -114,9 +146,39 @@ pub async fn serve(
         }
         // The guest dropped the response without setting it: its task's
         // result says why (trap, timeout, ...).
-        Err(_) => failure_after_head(task, &mark, host, component, request_id).await,
-    };
-    (response, mark)
+        Err(_) => failure_after_head(task, mark, host, component, request_id).await,
+    }
+}
+
+/// WASI 0.3 hands the guest the request's scheme and authority from its
+/// URI only (it drops `Host`, a forbidden header there), and a server's
+/// request URI is a bare path: make it absolute from `Host`.
+fn with_absolute_uri(mut req: http::Request<HttpBody>) -> http::Request<HttpBody> {
+    if req.uri().authority().is_some() {
+        return req;
+    }
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str())
+        .to_string();
+    if let Ok(uri) = format!("http://{host}{path}").parse() {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
+/// How to call the guest, by WASI version: the request and where its
+/// response head goes.
+enum Guest {
+    P2(http::Request<HttpBody>, ResponseSender),
+    P3(http::Request<HttpBody>, P3ResponseSender),
 }
 
 /// The guest runs in its own task: it may keep writing the body after the
@@ -129,8 +191,7 @@ fn spawn_guest(
     host: &Arc<Host>,
     service: &Arc<Service>,
     request_id: &Arc<str>,
-    req: http::Request<HttpBody>,
-    sender: ResponseSender,
+    guest: Guest,
     mark: &FailureMark,
 ) -> AbortOnDrop<Result<(), Failure>> {
     let (host, service, request_id, mark) = (
@@ -140,15 +201,13 @@ fn spawn_guest(
         mark.clone(),
     );
     AbortOnDrop(Some(tokio::spawn(Box::pin(async move {
-        let mut result = run(
-            &host.runtime,
-            &service,
-            &request_id,
-            req,
-            sender,
-            mark.clone(),
-        )
-        .await;
+        let (runtime, id, mark_for_call) = (&host.runtime, &request_id, mark.clone());
+        let mut result = match guest {
+            Guest::P2(req, sender) => run(runtime, &service, id, req, sender, mark_for_call).await,
+            Guest::P3(req, sender) => {
+                run_p3(runtime, &service, id, req, sender, mark_for_call).await
+            }
+        };
         if result.is_ok() && mark.kind() == Some(FailureKind::RequestTooLarge) {
             let limit = service.info.limits.request_body_bytes;
             result = Err(Failure::with_detail(
@@ -242,6 +301,46 @@ pub async fn run(
             .wasi_http_incoming_handler()
             .call_handle(&mut *store, request, out)
             .await
+    })
+    .await
+}
+
+/// Runs `wasi:http/handler.handle` (WASI 0.3) for `request` on an instance
+/// of `service`, on the concurrent engine: the response head goes to
+/// `sender`, and the store's event loop is kept running until the guest's
+/// tasks are done, which is what streams the body (a 0.3 guest writes it
+/// after `handle` returns). The call's deadline covers all of it.
+pub async fn run_p3(
+    runtime: &Runtime,
+    service: &Arc<Service>,
+    request_id: &Arc<str>,
+    request: http::Request<HttpBody>,
+    sender: P3ResponseSender,
+    mark: FailureMark,
+) -> Result<(), Failure> {
+    let caller = Caller {
+        mark: Some(mark),
+        ..Caller::request(request_id.clone())
+    };
+    call(runtime, service, caller, async |store, live| {
+        let guest = live.p3(&mut *store, &service.entry)?;
+        let (request, request_io) = P3Request::from_http(store.data_mut().http().hooks, request);
+        store
+            .run_concurrent(async |accessor| {
+                match guest.handle(accessor, request).await? {
+                    Ok(response) => {
+                        let head = accessor
+                            .with(|mut access| response.into_http(&mut access, request_io))?;
+                        let _ = sender.send(Ok(head));
+                    }
+                    Err(code) => {
+                        let _ = sender.send(Err(code));
+                    }
+                }
+                std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+                wasmtime::Result::<()>::Ok(())
+            })
+            .await?
     })
     .await
 }

@@ -25,18 +25,15 @@ use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 use arc_swap::{ArcSwap, Guard};
-use wasmtime::Engine;
-use wasmtime::component::Linker;
 
 use crate::config::{Limits, display_name};
 use crate::digest::short;
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::runtime::cache::{CacheOutcome, CompileCache};
-use crate::runtime::linker::host_linker;
+use crate::runtime::cache::CacheOutcome;
 use crate::runtime::loader::load_service;
 use crate::runtime::service::Service;
-use crate::runtime::state::InstanceState;
+use crate::runtime::target::Targets;
 
 /// A file that could not be served, and why.
 #[derive(Debug, Clone)]
@@ -63,13 +60,12 @@ pub struct Deployment {
     pub providers: BTreeMap<String, Arc<Service>>,
 }
 
-/// Owns the linker every service is checked against and the live deployment.
+/// Owns the targets (engines, linkers, caches) every service is checked
+/// against and the live deployment.
 pub struct Registry {
-    engine: Engine,
-    linker: Linker<InstanceState>,
+    targets: Targets,
     dir: PathBuf,
     limits: Limits,
-    cache: Option<CompileCache>,
     metrics: Arc<Metrics>,
     current: ArcSwap<Deployment>,
     /// Serializes updates; readers never take it.
@@ -77,21 +73,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry for the services in `dir`, initially empty. With a cache,
-    /// compiled code is reused across restarts.
+    /// A registry for the services in `dir`, initially empty, compiling
+    /// them for `targets`.
     pub fn new(
-        engine: &Engine,
+        targets: Targets,
         dir: &Path,
         limits: Limits,
-        cache: Option<CompileCache>,
         metrics: Arc<Metrics>,
     ) -> Result<Registry> {
         Ok(Registry {
-            engine: engine.clone(),
-            linker: host_linker(engine)?,
+            targets,
             dir: dir.to_path_buf(),
             limits,
-            cache,
             metrics,
             current: ArcSwap::from_pointee(Deployment::default()),
             updating: Mutex::new(()),
@@ -179,13 +172,7 @@ impl Registry {
         // loading one file (a bug, but one a file could trigger) fails that
         // file only.
         let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            load_service(
-                &self.engine,
-                &self.linker,
-                &wasm,
-                &self.limits,
-                self.cache.as_ref(),
-            )
+            load_service(&self.targets, &wasm, &self.limits)
         }))
         .unwrap_or_else(|panic| Err(anyhow!("loading it panicked: {}", panic_message(&panic))));
         match loaded {
@@ -240,14 +227,7 @@ impl Registry {
         if let Some(text) = manifest {
             std::fs::write(path.with_extension("toml"), text)?;
         }
-        load_service(
-            &self.engine,
-            &self.linker,
-            &path,
-            &self.limits,
-            self.cache.as_ref(),
-        )
-        .map(|_| ())
+        load_service(&self.targets, &path, &self.limits).map(|_| ())
     }
 }
 

@@ -43,9 +43,23 @@ impl Default for EngineSettings {
     }
 }
 
-/// Builds the engine. Fails only if wasmtime rejects the configuration, e.g.
-/// when the pooling allocator cannot reserve its address space.
-pub fn build_engine(settings: &EngineSettings) -> Result<Engine> {
+/// Which engine: the one for WASI 0.2 and Hive-world components, or the
+/// one for WASI 0.3 (component-model async) components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// Concurrency support off: every call is a plain async call, which
+    /// keeps the per-store setup of the async machinery off the 0.2 and
+    /// Hive-world request paths (it made them about 27% slower).
+    Classic,
+    /// Concurrency support on, which WASI 0.3 components need: their
+    /// handlers are async functions run with `run_concurrent`.
+    Concurrent,
+}
+
+/// Builds an engine of `kind`. Fails only if wasmtime rejects the
+/// configuration, e.g. when the pooling allocator cannot reserve its
+/// address space.
+pub fn build_engine(settings: &EngineSettings, kind: EngineKind) -> Result<Engine> {
     let instances = settings.max_instances.max(1);
     // Ask the kernel which pages a guest dirtied so only those are reset;
     // older kernels reset the first KEEP_RESIDENT_MEMORY bytes blindly.
@@ -75,37 +89,39 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
-        // Hive serves WASI 0.2 components; the component-model async
-        // machinery (WASI 0.3) is not used, and setting it up and tearing it
-        // down in every store measurably slowed every request.
-        .concurrency_support(false)
+        // See EngineKind: only WASI 0.3 components get the async machinery.
+        .concurrency_support(kind == EngineKind::Concurrent)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("configuring the WebAssembly engine")
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on one background thread
-/// for the whole host, never one per request. Stops when dropped.
+/// Advances the engines' epochs every [`EPOCH_TICK`] on one background
+/// thread for the whole host, never one per request. Stops when dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    /// Starts ticking `engine`'s epoch.
-    pub fn start(engine: &Engine) -> Result<EpochTicker> {
+    /// Starts ticking the epochs of `engines`.
+    pub fn start(engines: &[&Engine]) -> Result<EpochTicker> {
         let stop = Arc::new(AtomicBool::new(false));
-        let weak = engine.weak();
+        let weak: Vec<_> = engines.iter().map(|engine| engine.weak()).collect();
         let thread_stop = stop.clone();
         let thread = std::thread::Builder::new()
             .name("hive-epoch".into())
             .spawn(move || {
                 while !thread_stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    let mut alive = false;
+                    for engine in weak.iter().filter_map(|weak| weak.upgrade()) {
+                        engine.increment_epoch();
+                        alive = true;
+                    }
+                    if !alive {
+                        break;
                     }
                 }
             })

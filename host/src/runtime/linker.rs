@@ -5,18 +5,27 @@ use anyhow::{Context, Result};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use super::engine::EngineKind;
 use super::state::InstanceState;
 use crate::api;
 
 /// Links Hive's own interfaces (each to its context in the instance
 /// state), the WASI interfaces that Rust's standard library pulls in
 /// (granting nothing), and `wasi:http` (outgoing requests only to allowed
-/// origins). Typed imports from other services are added per service.
-pub fn host_linker(engine: &Engine) -> Result<Linker<InstanceState>> {
+/// origins); on the concurrent engine also WASI 0.3 (a 0.3 component built
+/// with Rust's std imports both). Typed imports from other services are
+/// added per service.
+pub fn host_linker(engine: &Engine, kind: EngineKind) -> Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     add_host_interfaces(&mut linker)
         .map_err(anyhow::Error::from)
         .context("linking host interfaces")?;
+    if kind == EngineKind::Concurrent {
+        wasmtime_wasi::p3::add_to_linker(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
+            .map_err(anyhow::Error::from)
+            .context("linking WASI 0.3")?;
+    }
     Ok(linker)
 }
 

@@ -12,27 +12,21 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
-use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::cache::{CacheOutcome, CompileCache, compile};
+use super::cache::{CacheOutcome, compile};
 use super::service::{Service, ServiceInfo, Source};
 use super::state::InstanceState;
+use super::target::Targets;
 use super::typed::{Interface, define_imports, service_interfaces};
 use super::world::{Entry, World};
 use crate::config::{Limits, Manifest, display_name, service_name};
 use crate::digest::hex_digest;
 
 /// Loads, validates and compiles `wasm_path` (and its manifest, if any)
-/// against `linker`, with `host_limits` as the defaults its manifest may
-/// override.
-pub fn load_service(
-    engine: &Engine,
-    linker: &Linker<InstanceState>,
-    wasm_path: &Path,
-    host_limits: &Limits,
-    cache: Option<&CompileCache>,
-) -> Result<Service> {
+/// for the target its world needs, with `host_limits` as the defaults its
+/// manifest may override.
+pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -> Result<Service> {
     let name = service_name(wasm_path)?;
     let bytes = read_component(wasm_path)?;
     let digest = hex_digest(&bytes);
@@ -46,13 +40,17 @@ pub fn load_service(
 
     check_memory(&bytes, limits.memory_bytes)?;
 
-    let (component, cache) = match cache {
+    // WASI 0.3 components compile for the other engine; anything else is
+    // compiled for the classic one, whose checks then say what it is.
+    let target = targets.for_world(World::sniff(&bytes).unwrap_or(World::Service));
+    let engine = &target.engine;
+    let (component, cache) = match &target.cache {
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest)?,
         None => (compile(engine, &bytes)?, CacheOutcome::Miss),
     };
     let world = World::of(engine, &component)?;
     let (imports, exports) = service_interfaces(engine, &component)?;
-    let entry = link(linker, &component, world, &imports)?;
+    let entry = link(&target.linker, &component, world, &imports)?;
 
     let info = ServiceInfo {
         name: name.into(),

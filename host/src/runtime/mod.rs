@@ -17,6 +17,7 @@ pub mod loader;
 pub mod pool;
 pub mod service;
 pub mod state;
+pub mod target;
 pub mod typed;
 pub mod world;
 
@@ -27,15 +28,18 @@ use wasmtime::{Engine, Store};
 use self::engine::EpochTicker;
 use self::service::Service;
 use self::state::{Grants, InstanceState};
+use self::world::World;
 use crate::api::services::Calls;
 use crate::kv::KvStore;
 use crate::metrics::Metrics;
 
-/// What every instance is made with: the engine, the grants its contexts
+/// What every instance is made with: the engines, the grants its contexts
 /// draw on, and the metrics its calls are counted in.
 pub struct Runtime {
-    /// The one engine every service is compiled for.
+    /// The engine of WASI 0.2 and Hive-world services.
     pub engine: Engine,
+    /// The engine of WASI 0.3 services.
+    pub concurrent_engine: Engine,
     /// Counters and histograms served at the admin listener's `/metrics`.
     pub metrics: Arc<Metrics>,
     grants: Grants,
@@ -43,10 +47,12 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime on `engine` (whose epochs `ticker` advances). `calls` is
-    /// how guests reach other services (weak: the host owns the runtime).
+    /// A runtime on `engine` and `concurrent_engine` (whose epochs `ticker`
+    /// advances). `calls` is how guests reach other services (weak: the
+    /// host owns the runtime).
     pub fn new(
         engine: Engine,
+        concurrent_engine: Engine,
         ticker: EpochTicker,
         kv: Arc<dyn KvStore>,
         metrics: Arc<Metrics>,
@@ -54,6 +60,7 @@ impl Runtime {
     ) -> Runtime {
         Runtime {
             engine,
+            concurrent_engine,
             metrics,
             grants: Grants { kv, calls },
             _ticker: ticker,
@@ -70,7 +77,11 @@ impl Runtime {
     ) -> Store<InstanceState> {
         service.metrics(&self.metrics).instance_created();
         let state = InstanceState::new(&service.info, &self.grants, request_id, depth);
-        let mut store = Store::new(&self.engine, state);
+        let engine = match service.entry.world() {
+            World::P3 => &self.concurrent_engine,
+            World::Service | World::Proxy => &self.engine,
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(call::on_epoch_tick);
         store

@@ -7,6 +7,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Instance, InstancePre};
 use wasmtime::{AsContextMut, Store};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyIndices};
+use wasmtime_wasi_http::p3::bindings::{Service as P3Service, ServiceIndices as P3ServiceIndices};
 
 use super::state::InstanceState;
 use crate::api::bindings::{HiveWorld, HiveWorldIndices};
@@ -17,6 +18,9 @@ pub const HANDLER_EXPORT: &str = "hive:service/handler@0.1.0";
 /// The export (any 0.2.x version) of a standard `wasi:http/proxy` component.
 pub const WASI_HTTP_EXPORT_PREFIX: &str = "wasi:http/incoming-handler@0.2.";
 
+/// The export (any 0.3.x version) of a `wasi:http/service` 0.3 component.
+pub const WASI_HTTP_P3_EXPORT_PREFIX: &str = "wasi:http/handler@0.3.";
+
 /// The worlds Hive serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum World {
@@ -24,6 +28,9 @@ pub enum World {
     Service,
     /// The standard `wasi:http/proxy`: `incoming-handler.handle`, streaming.
     Proxy,
+    /// WASI 0.3's `wasi:http/service`: an async `handler.handle`, run on the
+    /// concurrent engine.
+    P3,
 }
 
 impl World {
@@ -32,14 +39,8 @@ impl World {
     pub fn of(engine: &Engine, component: &Component) -> Result<World> {
         let ty = component.component_type();
         let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-        if exports.contains(&HANDLER_EXPORT) {
-            return Ok(World::Service);
-        }
-        if exports
-            .iter()
-            .any(|name| name.starts_with(WASI_HTTP_EXPORT_PREFIX))
-        {
-            return Ok(World::Proxy);
+        if let Some(world) = World::of_exports(exports.iter().copied()) {
+            return Ok(world);
         }
         let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();
         let list = |names: &[&str]| {
@@ -51,11 +52,54 @@ impl World {
         };
         bail!(
             "not a Hive service: it exports {} and imports {}; Hive expects an export of \
-             `{HANDLER_EXPORT}` (the hive:service/service world, see wit/) or of \
-             `wasi:http/incoming-handler@0.2.x` (the wasi:http/proxy world)",
+             `{HANDLER_EXPORT}` (the hive:service/service world, see wit/), of \
+             `wasi:http/incoming-handler@0.2.x` (the wasi:http/proxy world) or of \
+             `wasi:http/handler@0.3.x` (the wasi:http/service 0.3 world; release \
+             candidates such as 0.3.0-rc-... do not link)",
             list(&exports),
             list(&imports)
         )
+    }
+
+    /// The world a set of top-level export names says, if any.
+    fn of_exports<'a>(exports: impl Iterator<Item = &'a str> + Clone) -> Option<World> {
+        let mut names = exports.clone();
+        if names.any(|name| name == HANDLER_EXPORT) {
+            return Some(World::Service);
+        }
+        let mut names = exports.clone();
+        if names.any(|name| name.starts_with(WASI_HTTP_EXPORT_PREFIX)) {
+            return Some(World::Proxy);
+        }
+        let mut names = exports;
+        // A release candidate (0.3.0-rc-...) would not link: not 0.3.
+        if names.any(|name| name.starts_with(WASI_HTTP_P3_EXPORT_PREFIX) && !name.contains('-')) {
+            return Some(World::P3);
+        }
+        None
+    }
+
+    /// The world a component's bytes say, read before compiling (which
+    /// engine to compile it for depends on it); `None` when the top-level
+    /// exports name none (compiling then says what is wrong).
+    pub fn sniff(bytes: &[u8]) -> Option<World> {
+        use wasmparser::{Parser, Payload};
+        let mut depth = 0usize;
+        let mut exports = Vec::new();
+        for payload in Parser::new(0).parse_all(bytes) {
+            match payload.ok()? {
+                Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+                Payload::End(_) if depth == 0 => break,
+                Payload::End(_) => depth -= 1,
+                Payload::ComponentExportSection(section) if depth == 0 => {
+                    for export in section.into_iter().flatten() {
+                        exports.push(export.name.name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        World::of_exports(exports.iter().copied())
     }
 
     /// The world's name, for logs and status pages.
@@ -63,6 +107,7 @@ impl World {
         match self {
             World::Service => "hive:service/service@0.1.0",
             World::Proxy => "wasi:http/proxy@0.2",
+            World::P3 => "wasi:http/service@0.3",
         }
     }
 }
@@ -77,6 +122,7 @@ pub struct Entry {
 enum WorldIndices {
     Service(HiveWorldIndices),
     Proxy(ProxyIndices),
+    P3(P3ServiceIndices),
 }
 
 impl Entry {
@@ -101,6 +147,13 @@ impl Entry {
                         )
                     })?,
             ),
+            World::P3 => WorldIndices::P3(
+                P3ServiceIndices::new(&pre)
+                    .map_err(anyhow::Error::from)
+                    .map_err(|err| {
+                        err.context("its wasi:http/handler export does not match wasi:http 0.3")
+                    })?,
+            ),
         };
         Ok(Entry { pre, exports })
     }
@@ -110,6 +163,7 @@ impl Entry {
         match self.exports {
             WorldIndices::Service(_) => World::Service,
             WorldIndices::Proxy(_) => World::Proxy,
+            WorldIndices::P3(_) => World::P3,
         }
     }
 
@@ -133,6 +187,7 @@ pub struct Live {
 enum Bound {
     Service(HiveWorld),
     Proxy(Proxy),
+    P3(P3Service),
 }
 
 impl Live {
@@ -169,6 +224,24 @@ impl Live {
         }
         match &self.bound {
             Some(Bound::Proxy(bound)) => Ok(bound),
+            _ => wasmtime::bail!("the instance lost its bindings"),
+        }
+    }
+
+    /// The instance as a `wasi:http/service` 0.3 component, bound once.
+    pub fn p3(
+        &mut self,
+        store: impl AsContextMut<Data = InstanceState>,
+        entry: &Entry,
+    ) -> wasmtime::Result<&P3Service> {
+        if !matches!(self.bound, Some(Bound::P3(_))) {
+            let WorldIndices::P3(indices) = &entry.exports else {
+                wasmtime::bail!("it is not a wasi:http 0.3 component");
+            };
+            self.bound = Some(Bound::P3(indices.load(store, &self.instance)?));
+        }
+        match &self.bound {
+            Some(Bound::P3(bound)) => Ok(bound),
             _ => wasmtime::bail!("the instance lost its bindings"),
         }
     }

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use crate::config::Limits;
 use crate::digest::hex_digest;
-use crate::runtime::cache::CompileCache;
-use crate::runtime::engine::{EngineSettings, build_engine};
-use crate::runtime::linker::host_linker;
+use crate::runtime::cache::{CacheOutcome, compile};
+use crate::runtime::engine::EngineSettings;
 use crate::runtime::loader::load_service;
+use crate::runtime::target::Targets;
+use crate::runtime::world::World;
 use anyhow::{Context, Result};
 
 /// What `inspect` found.
@@ -33,26 +34,28 @@ pub struct Report {
 /// Inspects the component at `path`. Fails only if the file cannot be read.
 pub fn inspect(path: &Path) -> Result<Report> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let engine = build_engine(&EngineSettings { max_instances: 1 })?;
-    let linker = host_linker(&engine)?;
     // Compiled once: the listing below stores it in a scratch cache, the
     // load takes it from there (a Python component takes seconds to
     // compile).
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;
-    let cache = CompileCache::open(scratch.path(), &engine)?;
-
-    let compiled = cache.load_or_compile(&engine, &bytes, &hex_digest(&bytes));
+    let targets = Targets::new(&EngineSettings { max_instances: 1 }, Some(scratch.path()))?;
+    let target = targets.for_world(World::sniff(&bytes).unwrap_or(World::Service));
+    let engine = &target.engine;
+    let compiled = match &target.cache {
+        Some(cache) => cache.load_or_compile(engine, &bytes, &hex_digest(&bytes)),
+        None => compile(engine, &bytes).map(|component| (component, CacheOutcome::Miss)),
+    };
     let (imports, exports) = match compiled.map(|(component, _)| component) {
         Ok(component) => {
             let ty = component.component_type();
             (
-                ty.imports(&engine).map(|(n, _)| n.to_string()).collect(),
-                ty.exports(&engine).map(|(n, _)| n.to_string()).collect(),
+                ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
+                ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
             )
         }
         Err(_) => (Vec::new(), Vec::new()),
     };
-    let loaded = load_service(&engine, &linker, path, &Limits::default(), Some(&cache));
+    let loaded = load_service(&targets, path, &Limits::default());
     let world = loaded
         .as_ref()
         .ok()

@@ -1,0 +1,161 @@
+//! WASI 0.3 (`wasi:http/service`) components, built with the Rust
+//! registry's `wasip3` crate: deployed by dropping the `.wasm` into the
+//! folder, served beside 0.2 and Hive-world components, swapped live, and
+//! contained when hostile.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Hive, client, demo_components, deploy_atomically, install, test_components};
+use serde_json::Value;
+
+fn component(from: &std::path::Path, name: &str) -> Vec<u8> {
+    std::fs::read(from.join(format!("{name}.wasm"))).unwrap()
+}
+
+fn get(hive: &Hive, path: &str) -> (u16, String) {
+    let response = client().get(hive.url(path)).send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap_or_default())
+}
+
+#[test]
+fn a_wasip3_component_deploys_by_dropping_its_wasm_and_serves_beside_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    install(demo_components(), "hello-http", dir.path());
+    let hive = Hive::start(dir.path(), &[]);
+    std::fs::copy(
+        demo_components().join("hello-p3.toml"),
+        dir.path().join("hello-p3.toml"),
+    )
+    .unwrap();
+    deploy_atomically(
+        dir.path(),
+        "hello-p3.wasm",
+        &component(demo_components(), "hello-p3"),
+    );
+    hive.wait_for_log(&["loaded hello-p3.wasm", "world=wasi:http/service@0.3"]);
+
+    assert_eq!(
+        get(&hive, "/hello-p3?name=ana"),
+        (200, "Hello, ana!\n".into())
+    );
+    let echoed = client()
+        .post(hive.url("/hello-p3/echo"))
+        .body(vec![7u8; 3 << 20])
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert!(echoed.len() == 3 << 20 && echoed.iter().all(|b| *b == 7));
+    // The other worlds, in the same host, unaffected.
+    assert_eq!(get(&hive, "/hello?name=bo"), (200, "Hello, bo!\n".into()));
+    assert_eq!(
+        get(&hive, "/hello-http?name=cy"),
+        (200, "Hello, cy!\n".into())
+    );
+
+    let listing: Value = client()
+        .get(hive.admin_url("/components"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let p3 = listing["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hello-p3")
+        .unwrap();
+    assert_eq!(p3["world"], "wasi:http/service@0.3");
+    hive.wait_for_log(&["request", "component=hello-p3", "status=200", "failure=-"]);
+}
+
+#[test]
+fn a_p3_component_is_swapped_live() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("svc.toml"), "routes = [\"/svc/...\"]\n").unwrap();
+    deploy_atomically(
+        dir.path(),
+        "svc.wasm",
+        &component(test_components(), "hostile-p3"),
+    );
+    let hive = Hive::start(dir.path(), &[]);
+    assert_eq!(get(&hive, "/svc/ok"), (200, "ok".into()));
+    // Another p3 component under the same name: served from the swap on.
+    deploy_atomically(
+        dir.path(),
+        "svc.wasm",
+        &component(demo_components(), "hello-p3"),
+    );
+    hive.wait_for_log(&["swapped in svc.wasm"]);
+    let (status, body) = get(&hive, "/svc/ok");
+    assert_eq!(status, 404);
+    assert_eq!(body, "nothing at /svc/ok\n");
+}
+
+#[test]
+fn a_hostile_p3_component_is_contained_and_its_neighbours_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    install(test_components(), "hostile-p3", dir.path());
+    std::fs::write(
+        dir.path().join("hostile-p3.toml"),
+        "[limits]\ntimeout-ms = 800\ninstance-reuse = 5\n",
+    )
+    .unwrap();
+    let hive = Hive::start(dir.path(), &[]);
+
+    // A guest that never yields gets its deadline all the same.
+    let looping = {
+        let url = hive.url("/hostile-p3/loop");
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let status = client().get(url).send().unwrap().status().as_u16();
+            (status, started.elapsed())
+        })
+    };
+    // Meanwhile the neighbours answer.
+    for _ in 0..5 {
+        assert_eq!(get(&hive, "/hello").0, 200);
+    }
+    let (status, took) = looping.join().unwrap();
+    assert_eq!(status, 504);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // A trap after the head: the body breaks off, the failure is logged,
+    // and the instance is not reused.
+    let response = client()
+        .get(hive.url("/hostile-p3/trap-mid-stream"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().is_err(), "a trapped body arrived whole");
+    hive.wait_for_log(&["request", "component=hostile-p3", "failure=trap"]);
+
+    // A body over the limit is cut off, not sent whole.
+    let huge = client()
+        .get(hive.url("/hostile-p3/huge?mib=32"))
+        .send()
+        .unwrap();
+    assert!(huge.bytes().is_err(), "a 32 MiB body passed a 16 MiB limit");
+
+    // Still serving, reusing a healthy instance.
+    assert_eq!(get(&hive, "/hostile-p3/ok"), (200, "ok".into()));
+    let (_, first) = get(&hive, "/hostile-p3/count");
+    let (_, second) = get(&hive, "/hostile-p3/count");
+    let (first, second): (u64, u64) = (first.parse().unwrap(), second.parse().unwrap());
+    assert_eq!(second, first + 1, "instance-reuse should keep the instance");
+    assert_eq!(get(&hive, "/hello").0, 200);
+    let metrics = hive.metrics();
+    for kind in ["timeout", "trap"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"hive_failures_total{{component="hostile-p3",kind="{kind}"}}"#
+            )),
+            "{kind}: {metrics}"
+        );
+    }
+}
