@@ -21,12 +21,22 @@ fn service_calls(c: &mut Criterion) {
     let caller_dir = tempfile::tempdir().unwrap();
     install(test_components(), "bench-caller", caller_dir.path());
     install(test_components(), "bench-echo", caller_dir.path());
+    // The same pair, the callee opted into instance reuse.
+    let reuse_dir = tempfile::tempdir().unwrap();
+    install(test_components(), "bench-caller", reuse_dir.path());
+    install(test_components(), "bench-echo", reuse_dir.path());
+    let manifest = reuse_dir.path().join("bench-echo.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap_or_default();
+    text.push_str("\n[limits]\ninstance-reuse = 1000000\n");
+    std::fs::write(&manifest, text).unwrap();
     let callee_dir = tempfile::tempdir().unwrap();
     install(test_components(), "bench-echo", callee_dir.path());
     // Quiet logs: one line per request would dominate the HTTP figure.
     let caller = Hive::start_command("serve", caller_dir.path(), &[], &[]);
     let callee = Hive::start_command("serve", callee_dir.path(), &[], &[]);
+    let reusing = Hive::start_command("serve", reuse_dir.path(), &[], &[]);
     caller.wait_for_log(&["bench-caller.wasm linked"]);
+    reusing.wait_for_log(&["bench-caller.wasm linked"]);
     let http = client();
 
     let mut group = c.benchmark_group("service_call");
@@ -35,6 +45,19 @@ fn service_calls(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let nanos: u64 = http
                 .get(caller.url(&format!("/bench-caller?n={iters}")))
+                .send()
+                .and_then(|r| r.error_for_status())
+                .and_then(|r| r.text())
+                .expect("bench-caller answered")
+                .parse()
+                .expect("bench-caller reports nanoseconds");
+            Duration::from_nanos(nanos)
+        })
+    });
+    group.bench_function("typed_in_process_reused_callee", |b| {
+        b.iter_custom(|iters| {
+            let nanos: u64 = http
+                .get(reusing.url(&format!("/bench-caller?n={iters}")))
                 .send()
                 .and_then(|r| r.error_for_status())
                 .and_then(|r| r.text())
