@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/tools.sh
 
-ensure_chromium            # the status page test
+ensure_chromium            # the status page tests
+ensure_tmux                # `hive top` under tmux
 ensure_redis               # the shared kv and the cluster tests
 ensure_haproxy             # the failover test
 ensure_apt openssl openssl # the TLS test's certificate

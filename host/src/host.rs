@@ -125,6 +125,9 @@ impl Calls for Host {
                     .await
             })
             .await;
+            let failed = outcome.is_err() || outcome.as_ref().is_ok_and(|r| r.status >= 500);
+            self.metrics()
+                .call(&scope.caller, callee.name(), "services.call", failed);
             outcome.map_err(|failure| {
                 tracing::warn!(
                     request_id = %scope.request_id,
@@ -159,15 +162,17 @@ impl Calls for Host {
                 );
             };
             let caller = Caller {
-                request_id: scope.request_id,
+                request_id: scope.request_id.clone(),
                 depth: scope.depth,
                 mark: None,
             };
-            call(&self.runtime, &provider, caller, async |store, live| {
+            let outcome = call(&self.runtime, &provider, caller, async |store, live| {
                 call_export(store, live, &interface, &func, params, results).await
             })
-            .await
-            .map_err(|failure| CalleeError::from_failure(provider.name(), &failure).into())
+            .await;
+            self.metrics()
+                .call(&scope.caller, provider.name(), &interface, outcome.is_err());
+            outcome.map_err(|failure| CalleeError::from_failure(provider.name(), &failure).into())
         })
     }
 }

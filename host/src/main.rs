@@ -46,6 +46,15 @@ enum Command {
     Deploy(DeployArgs),
     /// Remove a component from a running host.
     Rm(RemoveArgs),
+    /// Put an earlier version of a component back (the one before the
+    /// version serving, or the one named by --to): a live swap.
+    Rollback(RollbackArgs),
+    /// Print a running host's service graph in Graphviz DOT (who calls
+    /// whom, over which interface, how often, how many failed).
+    Graph(AdminArgs),
+    /// Watch a running host in the terminal: request rates, latencies,
+    /// component states and recent failures, refreshed live.
+    Top(TopArgs),
     /// Write every WIT a guest may target (Hive's world, WASI, the typed
     /// interfaces components share) into a folder, for bindings generators.
     Wit(WitArgs),
@@ -153,6 +162,39 @@ struct RemoveArgs {
     admin: AdminArgs,
 }
 
+#[derive(Args)]
+struct RollbackArgs {
+    /// The component to roll back.
+    name: String,
+    /// The digest (or its first digits) of the version to put back; see
+    /// `GET /components/<name>/versions`. Default: the version before.
+    #[arg(long)]
+    to: Option<String>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args)]
+struct TopArgs {
+    /// Seconds between refreshes.
+    #[arg(long, default_value_t = 2.0, value_parser = refresh_interval)]
+    interval: f64,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+/// A refresh interval from 0.2 s to an hour.
+fn refresh_interval(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.2..=3600.0).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err("give between 0.2 and 3600 seconds".to_string())
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     hive::init_logging(cli.log_format);
@@ -165,6 +207,9 @@ fn main() -> ExitCode {
         Command::Ls(args) => list(&args),
         Command::Deploy(args) => deploy(&args),
         Command::Rm(args) => remove(&args),
+        Command::Rollback(args) => roll_back(&args),
+        Command::Graph(args) => graph(&args),
+        Command::Top(args) => top(&args),
         Command::Wit(args) => wit(&args),
     };
     match result {
@@ -263,6 +308,26 @@ fn remove(args: &RemoveArgs) -> Result<()> {
     client(&args.admin)?.remove(&args.name)?;
     println!("removed {}", args.name);
     Ok(())
+}
+
+fn roll_back(args: &RollbackArgs) -> Result<()> {
+    let digest = client(&args.admin)?.roll_back(&args.name, args.to.as_deref())?;
+    println!(
+        "{} rolled back to {}",
+        args.name,
+        &digest[..digest.len().min(12)]
+    );
+    Ok(())
+}
+
+fn graph(args: &AdminArgs) -> Result<()> {
+    print!("{}", client(args)?.graph_dot()?);
+    Ok(())
+}
+
+fn top(args: &TopArgs) -> Result<()> {
+    let interval = std::time::Duration::from_secs_f64(args.interval);
+    hive::top(&client(&args.admin)?, &args.admin.admin, interval)
 }
 
 /// Joins the cluster in Redis at `url`, retrying until Redis answers (it

@@ -408,3 +408,79 @@ fn killing_a_host_loses_no_acknowledged_write_to_the_shared_kv() {
     );
     assert!(lost.is_empty(), "lost: {lost:?}");
 }
+
+/// Uploads `file` from the demo as the component `hello` through `node`.
+fn deploy_as_hello(http: &reqwest::blocking::Client, node: &Node, file: &str) {
+    let response = http
+        .put(node.admin_url("/components/hello"))
+        .body(std::fs::read(demo_components().join(file)).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202, "{}", response.text().unwrap());
+}
+
+fn greeting(http: &reqwest::blocking::Client, node: &Node) -> String {
+    http.get(node.url("/hello"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_rollback_through_one_host_reaches_every_host() {
+    let work = tempfile::tempdir().unwrap();
+    let redis_port = free_port();
+    let redis_dir = work.path().join("redis");
+    std::fs::create_dir_all(&redis_dir).unwrap();
+    let _redis = start_redis(&redis_dir, redis_port);
+    let redis = format!("redis://127.0.0.1:{redis_port}/0");
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let a = Node::new(work.path(), "a", &redis);
+    let b = Node::new(work.path(), "b", &redis);
+    let (_a, _b) = (a.start(), b.start());
+    for node in [&a, &b] {
+        wait_until("host ready", Duration::from_secs(60), || node.ready(&http));
+    }
+    // One manifest for both versions, so each upload is one version.
+    let response = http
+        .put(a.admin_url("/components/hello/manifest"))
+        .body("routes = [\"/hello\"]\n")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    deploy_as_hello(&http, &a, "hello.wasm");
+    for node in [&a, &b] {
+        wait_until("hello on every host", Duration::from_secs(30), || {
+            greeting(&http, node) == "Hello, world!\n"
+        });
+    }
+    // The second version is echo's code: it answers with the request.
+    deploy_as_hello(&http, &a, "echo.wasm");
+    for node in [&a, &b] {
+        wait_until("echo on every host", Duration::from_secs(30), || {
+            greeting(&http, node).contains("/hello") && !greeting(&http, node).contains("world")
+        });
+    }
+
+    // Rolled back through b: both hosts serve the first version again.
+    let response = http
+        .post(b.admin_url("/components/hello/rollback"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 202, "{}", response.text().unwrap());
+    for node in [&a, &b] {
+        wait_until(
+            "the rollback on every host",
+            Duration::from_secs(30),
+            || greeting(&http, node) == "Hello, world!\n",
+        );
+    }
+    assert!(
+        b.log().contains("published a rollback of hello"),
+        "{}",
+        b.log()
+    );
+}

@@ -49,7 +49,10 @@ fn text(status: u16, body: String) -> Result<Response, ErrorCode> {
             "content-type".to_string(),
             b"text/plain; charset=utf-8".to_vec(),
         ),
-        ("content-length".to_string(), body.len().to_string().into_bytes()),
+        (
+            "content-length".to_string(),
+            body.len().to_string().into_bytes(),
+        ),
     ])
     .map_err(|err| ErrorCode::InternalError(Some(format!("{err:?}"))))?;
     let (mut writer, reader) = wit_stream::new();

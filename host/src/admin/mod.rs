@@ -1,6 +1,8 @@
 //! The admin listener, apart from the public one: health and readiness
-//! probes, Prometheus metrics, the components' status as JSON, deploy and
-//! remove over HTTP, and a status page.
+//! probes, Prometheus metrics, the components' status as JSON, deploy,
+//! remove and rollback over HTTP, and the operator console: a page with
+//! live charts, the service graph, recent failures and versions, each view
+//! also served as JSON for other tools.
 //!
 //! With a bearer token configured every endpoint but `/health`, `/ready` and
 //! the page itself requires it (none: 401, wrong: 403). The listener binds
@@ -14,7 +16,11 @@
 
 pub mod components;
 pub mod deploy;
+pub mod failures;
+pub mod graph;
 pub mod origin;
+pub mod stats;
+pub mod versions;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -139,6 +145,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, max_connections: us
 
 async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
     // Probes answer anyone: load balancers and orchestrators send their own
     // Host, and a probe's answer tells nothing worth rebinding for.
     let probe = req.method() == Method::GET && (path == "/health" || path == "/ready");
@@ -176,6 +183,32 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
                     json_response(StatusCode::OK, &components::list(host, hosts.as_ref()))
                 }
                 (&Method::GET, ["wit"]) => shared_wit(host).await,
+                (&Method::GET, ["stats"]) => json_response(StatusCode::OK, &stats::stats(host)),
+                (&Method::GET, ["graph"]) => {
+                    let graph = serde_json::to_value(graph::graph(host)).unwrap_or_default();
+                    json_response(StatusCode::OK, &graph)
+                }
+                (&Method::GET, ["graph.dot"]) => {
+                    let mut response = text(graph::dot(&graph::graph(host)));
+                    response.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/vnd.graphviz; charset=utf-8"),
+                    );
+                    response
+                }
+                (&Method::GET, ["failures"]) => {
+                    let component = parameter(&query, "component");
+                    let failures = failures::failures(component.as_deref());
+                    json_response(StatusCode::OK, &failures)
+                }
+                (&Method::GET, ["requests", id, "logs"]) => {
+                    json_response(StatusCode::OK, &failures::request_logs(id))
+                }
+                (&Method::GET, ["components", name, "versions"]) => versions::list(host, name),
+                (&Method::POST, ["components", name, "rollback"]) => {
+                    let to = parameter(&query, "to");
+                    versions::roll_back(host, admin.cluster.get(), name, to).await
+                }
                 (&Method::PUT, ["components", name]) => {
                     let cluster = admin.cluster.get();
                     let kind = deploy::Kind::Wasm;
@@ -225,6 +258,14 @@ async fn shared_wit(host: &Host) -> HttpResponse {
         Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err:#}")),
         Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
     }
+}
+
+/// The value of the query parameter `name`, if given and not empty.
+fn parameter(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .filter(|value| !value.is_empty())
 }
 
 /// An admin error: `{"error": message, "status": n}`.

@@ -15,6 +15,7 @@
 pub mod folder;
 pub mod placement;
 pub mod providers;
+pub mod versions;
 pub mod watcher;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,8 @@ use crate::runtime::cache::CacheOutcome;
 use crate::runtime::loader::load_service;
 use crate::runtime::service::Service;
 use crate::runtime::target::Targets;
+
+use self::versions::{Stored, Version, Versions};
 
 /// A file that could not be served, and why.
 #[derive(Debug, Clone)]
@@ -70,6 +73,8 @@ pub struct Registry {
     current: ArcSwap<Deployment>,
     /// Serializes updates; readers never take it.
     updating: Mutex<()>,
+    /// The last versions of each component, for rollback.
+    versions: Versions,
 }
 
 impl Registry {
@@ -88,6 +93,7 @@ impl Registry {
             metrics,
             current: ArcSwap::from_pointee(Deployment::default()),
             updating: Mutex::new(()),
+            versions: Versions::new(dir),
         })
     }
 
@@ -128,6 +134,11 @@ impl Registry {
     /// gone is removed) and swaps in the result. Blocking: compiles.
     pub fn refresh(&self, names: &BTreeSet<String>) -> Arc<Deployment> {
         let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        self.refresh_locked(names)
+    }
+
+    /// [`Registry::refresh`], with the update lock held by the caller.
+    fn refresh_locked(&self, names: &BTreeSet<String>) -> Arc<Deployment> {
         let old = self.current.load_full();
         let mut next = (*old).clone();
         let mut changed = false;
@@ -145,6 +156,7 @@ impl Registry {
                 let was = old.services.get(service.name());
                 if was.is_none_or(|was| !Arc::ptr_eq(was, service)) {
                     log_serving(service, was.is_some());
+                    self.versions.keep(service);
                 }
             }
         }
@@ -228,6 +240,67 @@ impl Registry {
             std::fs::write(path.with_extension("toml"), text)?;
         }
         load_service(&self.targets, &path, &self.limits).map(|_| ())
+    }
+}
+
+impl Registry {
+    /// `name`'s kept versions, newest first.
+    pub fn versions(&self, name: &str) -> Vec<Version> {
+        self.versions.list(name)
+    }
+
+    /// The kept version of `name` that [`Registry::roll_back`] would put
+    /// back, read for publishing to a cluster instead. Blocking.
+    pub fn kept(&self, name: &str, to: Option<&str>) -> Result<Stored> {
+        let current = self.current.load_full();
+        let serving = current.services.get(name).or(current.parked.get(name));
+        self.versions
+            .pick(name, serving.map(|s| versions::identity(s)), to)
+    }
+
+    /// Puts a kept version of `name` back into the folder and swaps it in,
+    /// as one update: the version whose digest starts with `to`, or the
+    /// newest one before the version serving. Returns the digest now
+    /// serving. Blocking.
+    pub fn roll_back(&self, name: &str, to: Option<&str>) -> Result<String> {
+        let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current.load_full();
+        let serving = current.services.get(name).or(current.parked.get(name));
+        let stored = self
+            .versions
+            .pick(name, serving.map(|s| versions::identity(s)), to)?;
+        let wasm = self.dir.join(format!("{name}.wasm"));
+        // The manifest first: the pair is only read under this lock, so no
+        // load ever sees the old manifest with the new code or the reverse.
+        let manifest = wasm.with_extension("toml");
+        match &stored.manifest {
+            Some(text) => versions::write_atomically(&manifest, text.as_bytes())?,
+            None => versions::remove_if_present(&manifest)?,
+        }
+        versions::write_atomically(&wasm, &stored.wasm)?;
+        let wanted = (stored.version.digest, stored.version.manifest_digest);
+        let digest = wanted.0.clone();
+        let next = self.refresh_locked(&BTreeSet::from([name.to_string()]));
+        if next
+            .services
+            .get(name)
+            .is_some_and(|s| versions::identity(s) == wanted)
+        {
+            tracing::info!(component = %name, digest = %short(&digest), "rolled {name} back");
+            return Ok(digest);
+        }
+        match next.failures.get(name) {
+            Some(failure) => bail!(
+                "version {} of {name} was restored to the folder but does not serve: {}",
+                short(&digest),
+                failure.reason
+            ),
+            None => bail!(
+                "version {} of {name} was restored to the folder but is not serving \
+                 (its routes are taken, or it waits for an interface)",
+                short(&digest)
+            ),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! `hive ls`, `hive deploy` and `hive rm`: a client for a running host's
-//! admin API.
+//! `hive ls`, `hive deploy`, `hive rm`, `hive rollback`, `hive graph` and
+//! `hive top`: a client for a running host's admin API.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -124,6 +124,33 @@ impl AdminClient {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// `GET path` as JSON (`/stats`, `/graph`, `/failures` ...).
+    pub fn get_json(&self, path: &str) -> Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base)))?
+            .json()
+            .with_context(|| format!("reading {path}"))
+    }
+
+    /// The service graph in Graphviz DOT.
+    pub fn graph_dot(&self) -> Result<String> {
+        self.send(self.http.get(format!("{}/graph.dot", self.base)))?
+            .text()
+            .context("reading the graph")
+    }
+
+    /// Rolls `name` back to the version whose digest starts with `to`, or
+    /// the one before the version serving; returns the digest now serving.
+    pub fn roll_back(&self, name: &str, to: Option<&str>) -> Result<String> {
+        let mut request = self
+            .http
+            .post(format!("{}/components/{name}/rollback", self.base));
+        if let Some(to) = to {
+            request = request.query(&[("to", to)]);
+        }
+        let reply: Value = self.send(request)?.json().context("reading the reply")?;
+        Ok(reply["serving"].as_str().unwrap_or_default().to_string())
     }
 
     /// Removes the component `name`.

@@ -8,4 +8,5 @@ pub mod componentize;
 pub mod dev;
 pub mod inspect;
 pub mod new;
+pub mod top;
 pub mod wit;

@@ -55,14 +55,22 @@ impl wasip3::exports::http::handler::Guest for HostileP3 {
                 respond(200, vec![vec![b'h'; 1 << 20]; mib], None)
             }
             "count" => respond(200, vec![served.to_string().into_bytes()], None),
-            other => respond(404, vec![format!("unknown action {other:?}").into_bytes()], None),
+            other => respond(
+                404,
+                vec![format!("unknown action {other:?}").into_bytes()],
+                None,
+            ),
         }
     }
 }
 
 /// A response whose body is `chunks`, written after `handle` returns; with
 /// `trap_after_ms`, the writer waits that long after the chunks and panics.
-fn respond(status: u16, chunks: Vec<Vec<u8>>, trap_after_ms: Option<u64>) -> Result<Response, ErrorCode> {
+fn respond(
+    status: u16,
+    chunks: Vec<Vec<u8>>,
+    trap_after_ms: Option<u64>,
+) -> Result<Response, ErrorCode> {
     let (mut writer, reader) = wit_stream::new();
     let (trailers_tx, trailers_rx) = wit_future::new(|| Ok(None));
     let (response, _sent) = Response::new(Fields::new(), Some(reader), trailers_rx);

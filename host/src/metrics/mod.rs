@@ -1,8 +1,13 @@
 //! Prometheus metrics for the host and each component, served as text by
-//! the admin listener at `/metrics`.
+//! the admin listener at `/metrics`; the last 15 minutes of requests per
+//! component and host-wide ([`window`]), for charts; and the calls between
+//! services, for the service graph.
 
-use std::sync::Arc;
+pub mod window;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,6 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use self::window::{Point, Window};
 
 /// Label for a request's component, or `-` when no route matched.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,6 +64,12 @@ pub struct Metrics {
     loads: Counter,
     cache_hits: Counter,
     kv_failures: Counter,
+    /// Recent requests, host-wide and per component.
+    host_window: Mutex<Window>,
+    windows: Mutex<HashMap<Arc<str>, Arc<Mutex<Window>>>>,
+    /// Calls between services since start: (caller, callee, interface or
+    /// `services.call`) -> (calls, failed).
+    calls: Mutex<CallCounts>,
     /// The `-` label of requests no route matched, made once.
     unrouted: ComponentLabel,
 }
@@ -129,6 +142,9 @@ impl Metrics {
         );
         Metrics {
             kv_failures,
+            host_window: Mutex::new(Window::default()),
+            windows: Mutex::new(HashMap::new()),
+            calls: Mutex::new(BTreeMap::new()),
             registry,
             requests,
             latency,
@@ -151,7 +167,12 @@ impl Metrics {
         let label = ComponentLabel {
             component: Arc::from(component),
         };
+        let window = lock(&self.windows)
+            .entry(label.component.clone())
+            .or_default()
+            .clone();
         ServiceMetrics {
+            window,
             latency: self.latency.get_or_create(&label).clone(),
             in_flight: self.in_flight.get_or_create(&label).clone(),
             instances: self.instances.get_or_create(&label).clone(),
@@ -162,9 +183,13 @@ impl Metrics {
     /// Records one answered request; `service` is `None` when no route
     /// matched.
     pub fn request(&self, service: Option<&ServiceMetrics>, status: u16, elapsed: Duration) {
+        let slot = window::slot_now();
+        let failed = status >= 500;
+        lock(&self.host_window).record(slot, elapsed, failed);
         let component = match service {
             Some(service) => {
                 service.latency.observe(elapsed.as_secs_f64());
+                lock(&service.window).record(slot, elapsed, failed);
                 service.component.clone()
             }
             None => {
@@ -177,6 +202,39 @@ impl Metrics {
         self.requests
             .get_or_create(&StatusLabels { component, status })
             .inc();
+    }
+
+    /// The last 15 minutes host-wide, and of each component that had
+    /// requests.
+    pub fn recent(&self) -> (Vec<Point>, BTreeMap<String, Vec<Point>>) {
+        let slot = window::slot_now();
+        let host = lock(&self.host_window).series(slot);
+        let windows: Vec<(Arc<str>, Arc<Mutex<Window>>)> = lock(&self.windows)
+            .iter()
+            .map(|(name, window)| (name.clone(), window.clone()))
+            .collect();
+        let components = windows
+            .into_iter()
+            .map(|(name, window)| (name.to_string(), lock(&window).series(slot)))
+            .collect();
+        (host, components)
+    }
+
+    /// Counts a call from `caller` to `callee` (`via` an interface, or
+    /// `services.call`), and whether it failed.
+    pub fn call(&self, caller: &str, callee: &str, via: &str, failed: bool) {
+        let mut calls = lock(&self.calls);
+        let entry = calls
+            .entry((caller.to_string(), callee.to_string(), via.to_string()))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(failed);
+    }
+
+    /// Every call edge seen since start: (caller, callee, via) -> (calls,
+    /// failed).
+    pub fn calls(&self) -> CallCounts {
+        lock(&self.calls).clone()
     }
 
     /// Records one failed call of `kind`.
@@ -217,10 +275,19 @@ impl Metrics {
     }
 }
 
+/// Calls between services: (caller, callee, via) -> (calls, failed).
+pub type CallCounts = BTreeMap<(String, String, String), (u64, u64)>;
+
+/// A poisoned lock only means a panic elsewhere; the data is still good.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// One component's series, shared by every request to it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServiceMetrics {
     component: Arc<str>,
+    window: Arc<Mutex<Window>>,
     latency: Histogram,
     in_flight: Gauge,
     instances: Counter,

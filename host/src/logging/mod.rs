@@ -1,11 +1,17 @@
 //! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`),
-//! as human-readable lines or as JSON objects for log collectors.
+//! as human-readable lines or as JSON objects for log collectors; and the
+//! same events kept in memory per request for the operator console
+//! ([`capture`]).
+
+pub mod capture;
 
 use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -17,15 +23,18 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber.
+/// Installs the global subscriber: the log on stderr, and the capture.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(capture::layer());
+    let writer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => registry
+            .with(writer.with_ansi(std::io::stderr().is_terminal()))
+            .init(),
+        LogFormat::Json => registry.with(writer.json().flatten_event(true)).init(),
     }
 }
 

@@ -1,0 +1,245 @@
+//! `GET /graph` and `GET /graph.dot`: the service graph. Components are
+//! nodes (ready, waiting or failed); edges are the typed links from each
+//! importer to the exporter of the interface, an import no one exports
+//! (which keeps its importer waiting), and the generic `services.call`
+//! calls seen, each with the calls and failed calls since start.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::host::Host;
+
+/// The whole graph.
+#[derive(Debug, Serialize)]
+pub struct Graph {
+    /// Every component the host knows.
+    pub nodes: Vec<Node>,
+    /// Every link and every call path seen.
+    pub edges: Vec<Edge>,
+}
+
+/// One component.
+#[derive(Debug, Serialize)]
+pub struct Node {
+    /// Its name.
+    pub name: String,
+    /// `ready`, `waiting` or `failed`.
+    pub state: &'static str,
+    /// Why it is waiting or failed.
+    pub reason: Option<String>,
+}
+
+/// A link or a call path between two components.
+#[derive(Debug, Serialize)]
+pub struct Edge {
+    /// The caller (the importer).
+    pub from: String,
+    /// The callee (the exporter), or `None` when no component exports the
+    /// interface.
+    pub to: Option<String>,
+    /// The interface, or `services.call` for generic calls.
+    pub via: String,
+    /// `typed` or `call`.
+    pub kind: &'static str,
+    /// Calls made along it since the host started.
+    pub calls: u64,
+    /// Of those, the ones that failed.
+    pub errors: u64,
+}
+
+/// The graph of `host`'s current deployment.
+pub fn graph(host: &Host) -> Graph {
+    let deployment = host.registry.current();
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    let serving = deployment
+        .services
+        .values()
+        .chain(deployment.parked.values());
+    let mut seen = std::collections::BTreeSet::new();
+    for service in serving {
+        if !seen.insert(service.name().to_string()) {
+            continue;
+        }
+        let waiting = service.links.waiting.load_full();
+        let parked = !deployment.services.contains_key(service.name());
+        let reason = match (&waiting, parked) {
+            (Some(reason), _) => Some(reason.to_string()),
+            (None, true) => deployment
+                .failures
+                .get(service.name())
+                .map(|f| f.reason.clone())
+                .or_else(|| Some("its routes are taken by another component".to_string())),
+            (None, false) => None,
+        };
+        nodes.push(Node {
+            name: service.name().to_string(),
+            state: if reason.is_some() { "waiting" } else { "ready" },
+            reason,
+        });
+        for import in &service.links.imports {
+            edges.push(Edge {
+                from: service.name().to_string(),
+                to: deployment
+                    .providers
+                    .get(&import.name)
+                    .map(|p| p.name().to_string()),
+                via: import.name.clone(),
+                kind: "typed",
+                calls: 0,
+                errors: 0,
+            });
+        }
+    }
+    for (name, failure) in &deployment.failures {
+        if !seen.contains(name) {
+            nodes.push(Node {
+                name: name.clone(),
+                state: "failed",
+                reason: Some(failure.reason.clone()),
+            });
+        }
+    }
+    add_calls(&mut edges, host.metrics().calls());
+    Graph { nodes, edges }
+}
+
+/// Puts the counted calls on their edges, adding an edge for each call
+/// path no current link explains (generic calls, or a provider since
+/// replaced).
+fn add_calls(edges: &mut Vec<Edge>, calls: BTreeMap<(String, String, String), (u64, u64)>) {
+    for ((caller, callee, via), (count, failed)) in calls {
+        let existing = edges
+            .iter_mut()
+            .find(|e| e.from == caller && e.to.as_deref() == Some(&*callee) && e.via == via);
+        match existing {
+            Some(edge) => {
+                edge.calls = count;
+                edge.errors = failed;
+            }
+            None => edges.push(Edge {
+                kind: if via == "services.call" {
+                    "call"
+                } else {
+                    "typed"
+                },
+                from: caller,
+                to: Some(callee),
+                via,
+                calls: count,
+                errors: failed,
+            }),
+        }
+    }
+}
+
+/// The graph in Graphviz DOT: `hive graph | dot -Tsvg > graph.svg`.
+pub fn dot(graph: &Graph) -> String {
+    let mut out =
+        String::from("digraph hive {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+    for node in &graph.nodes {
+        let style = match node.state {
+            "ready" => "",
+            "waiting" => ", color=orange",
+            _ => ", color=red",
+        };
+        let _ = writeln!(
+            out,
+            "  \"{}\" [label=\"{}\\n{}\"{style}];",
+            quote(&node.name),
+            quote(&node.name),
+            node.state
+        );
+    }
+    for (index, edge) in graph.edges.iter().enumerate() {
+        let counts = format!("{} calls, {} errors", edge.calls, edge.errors);
+        let label = format!("{}\\n{counts}", quote(&edge.via));
+        match &edge.to {
+            Some(to) => {
+                let style = if edge.kind == "call" {
+                    ", style=dashed"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{}\" [label=\"{label}\"{style}];",
+                    quote(&edge.from),
+                    quote(to)
+                );
+            }
+            None => {
+                // An import with no exporter points at a placeholder.
+                let _ = writeln!(
+                    out,
+                    "  \"missing{index}\" [label=\"no exporter\\n{}\", shape=plaintext, fontcolor=red];\n  \"{}\" -> \"missing{index}\" [style=dotted, color=red];",
+                    quote(&edge.via),
+                    quote(&edge.from)
+                );
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `text` inside a DOT double-quoted string.
+fn quote(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_land_on_their_links_or_make_edges_of_their_own() {
+        let mut edges = vec![Edge {
+            from: "orders".into(),
+            to: Some("users".into()),
+            via: "shop:users/directory@0.1.0".into(),
+            kind: "typed",
+            calls: 0,
+            errors: 0,
+        }];
+        let mut calls = BTreeMap::new();
+        calls.insert(
+            (
+                "orders".to_string(),
+                "users".to_string(),
+                "shop:users/directory@0.1.0".to_string(),
+            ),
+            (5, 1),
+        );
+        calls.insert(
+            (
+                "orders".to_string(),
+                "users".to_string(),
+                "services.call".to_string(),
+            ),
+            (2, 0),
+        );
+        add_calls(&mut edges, calls);
+        assert_eq!((edges[0].calls, edges[0].errors), (5, 1));
+        assert_eq!(edges[1].kind, "call");
+        let text = dot(&Graph {
+            nodes: vec![Node {
+                name: "or\"ders".into(),
+                state: "waiting",
+                reason: None,
+            }],
+            edges,
+        });
+        assert!(text.contains(r#""or\"ders" [label="or\"ders\nwaiting", color=orange];"#));
+        assert!(
+            text.contains(
+                r#""orders" -> "users" [label="services.call\n2 calls, 0 errors", style=dashed];"#
+            ),
+            "{text}"
+        );
+    }
+}
