@@ -210,7 +210,9 @@ fn stats_graph_failures_and_request_logs_describe_real_traffic() {
 }
 
 /// `hello` with a manifest whose greeting is `greeting`, made a distinct
-/// version by a custom section named after it.
+/// version by a custom section named after it. The manifest goes first, so
+/// a host may serve the old code with it for a moment, as with any deploy
+/// of two files.
 fn write_hello(dir: &Path, greeting: &str) -> String {
     let mut wasm = std::fs::read(demo_components().join("hello.wasm")).unwrap();
     let name = greeting.as_bytes();
@@ -237,12 +239,15 @@ fn serving_digest(hive: &Hive, name: &str) -> Option<String> {
         .and_then(|c| c["digest"].as_str().map(str::to_string))
 }
 
+/// Waits until `name` serves `digest`, then long enough that the version is
+/// kept rather than taken for half of a deploy.
 fn wait_serving(hive: &Hive, name: &str, digest: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while serving_digest(hive, name).as_deref() != Some(digest) {
         assert!(Instant::now() < deadline, "{name} never served {digest}");
         thread::sleep(Duration::from_millis(50));
     }
+    thread::sleep(Duration::from_millis(1100));
 }
 
 fn hello_text(hive: &Hive) -> String {

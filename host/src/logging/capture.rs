@@ -23,6 +23,13 @@ const LINES_PER_REQUEST: usize = 64;
 /// Failed requests kept.
 const FAILURES: usize = 100;
 
+/// Bytes of captured text kept in all, whatever the lines hold: the oldest
+/// requests' lines go first.
+const BYTES: usize = 16 * 1024 * 1024;
+
+/// Longest message or field value kept, in bytes.
+const MAX_VALUE: usize = 2048;
+
 /// One captured log line.
 #[derive(Debug, Clone, Serialize)]
 pub struct Line {
@@ -68,6 +75,28 @@ struct Inner {
     lines: HashMap<String, Vec<Line>>,
     order: VecDeque<String>,
     failures: VecDeque<FailedRequest>,
+    /// Text held in `lines`, roughly.
+    bytes: usize,
+}
+
+impl Line {
+    fn size(&self) -> usize {
+        let fields: usize = self.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.message.len() + self.target.len() + fields + 64
+    }
+}
+
+/// `text` cut to [`MAX_VALUE`] bytes on a character boundary.
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_VALUE {
+        let mut end = MAX_VALUE;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// The captured lines and failures.
@@ -134,15 +163,22 @@ impl Capture {
         }
         if !inner.lines.contains_key(&request_id) {
             inner.order.push_back(request_id.clone());
-            while inner.order.len() > REQUESTS {
-                if let Some(old) = inner.order.pop_front() {
-                    inner.lines.remove(&old);
-                }
-            }
         }
-        let lines = inner.lines.entry(request_id).or_default();
+        let size = line.size();
+        let lines = inner.lines.entry(request_id.clone()).or_default();
         if lines.len() < LINES_PER_REQUEST {
             lines.push(line);
+            inner.bytes += size;
+        }
+        // The oldest requests go; the one just written stays.
+        while inner.order.len() > REQUESTS || (inner.bytes > BYTES && inner.order.len() > 1) {
+            let Some(old) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(lines) = inner.lines.remove(&old) {
+                let freed: usize = lines.iter().map(Line::size).sum();
+                inner.bytes = inner.bytes.saturating_sub(freed);
+            }
         }
     }
 }
@@ -196,16 +232,17 @@ struct Fields {
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = value.to_string();
-        } else {
-            self.fields
-                .insert(field.name().to_string(), value.to_string());
-        }
+        self.record(field, value.to_string());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let text = format!("{value:?}");
+        self.record(field, format!("{value:?}"));
+    }
+}
+
+impl Fields {
+    fn record(&mut self, field: &Field, text: String) {
+        let text = bounded(text);
         if field.name() == "message" {
             self.message = text;
         } else {
@@ -309,6 +346,35 @@ mod tests {
         assert!(failures[0].message.contains("unreachable"));
         assert!(capture.failures(Some("hello")).is_empty());
         assert_eq!(capture.lines("r1").len(), 2);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_the_total_stays_bounded() {
+        let capture = Capture::default();
+        let long = "x".repeat(MAX_VALUE);
+        let line = |i: usize| Line {
+            at_ms: 1,
+            level: "INFO".into(),
+            target: "guest".into(),
+            message: long.clone(),
+            fields: [(format!("f{i}"), long.clone())].into(),
+        };
+        // About 27 MB of lines offered, over the 16 MiB budget.
+        for i in 0..100 {
+            for _ in 0..LINES_PER_REQUEST {
+                capture.add(format!("r{i}"), line(i));
+            }
+        }
+        let inner = capture.lock();
+        assert!(inner.bytes <= BYTES + line(0).size(), "{}", inner.bytes);
+        let kept: usize = inner.lines.values().flatten().map(Line::size).sum();
+        assert_eq!(kept, inner.bytes);
+        assert!(inner.lines.contains_key("r99"));
+        assert!(!inner.lines.contains_key("r0"));
+        assert_eq!(
+            bounded("é".repeat(MAX_VALUE)).len(),
+            MAX_VALUE + '…'.len_utf8()
+        );
     }
 
     #[test]

@@ -19,6 +19,12 @@ use crate::runtime::service::Service;
 /// Versions kept per component: the one serving and three before it.
 pub const KEEP: usize = 4;
 
+/// A version new this short a time ago when the next one replaces it is
+/// not kept: it is half of one deploy (a manifest and a `.wasm` written
+/// one after the other, which the folder watcher can load in between),
+/// not a version anyone chose.
+const IN_PASSING_MS: u64 = 1000;
+
 /// The folder inside the services folder; hidden, so neither the watcher
 /// nor the folder scan takes it for a service.
 const FOLDER: &str = ".versions";
@@ -30,8 +36,11 @@ pub struct Version {
     pub digest: String,
     /// SHA-256 of its manifest, if it had one.
     pub manifest_digest: Option<String>,
-    /// When it last started serving, Unix seconds.
-    pub served_at: u64,
+    /// When it first served, Unix milliseconds.
+    pub first_served_ms: u64,
+    /// When it last started serving (a rollback serves it again), Unix
+    /// milliseconds.
+    pub served_at_ms: u64,
 }
 
 impl Version {
@@ -110,20 +119,33 @@ impl Versions {
                 write_atomically(&path, text.as_bytes())?;
             }
         }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
         let mut history = self.list(service.name());
+        let mut dropped = Vec::new();
+        if history.first().is_some_and(|head| {
+            !head.is(&digest, manifest_digest.as_deref())
+                && now.saturating_sub(head.first_served_ms) < IN_PASSING_MS
+        }) {
+            dropped.push(history.remove(0));
+        }
+        let first_served_ms = history
+            .iter()
+            .find(|v| v.is(&digest, manifest_digest.as_deref()))
+            .map_or(now, |v| v.first_served_ms);
         history.retain(|v| !v.is(&digest, manifest_digest.as_deref()));
         history.insert(
             0,
             Version {
                 digest,
                 manifest_digest,
-                served_at: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or_default(),
+                first_served_ms,
+                served_at_ms: now,
             },
         );
-        let dropped = history.split_off(KEEP.min(history.len()));
+        dropped.extend(history.split_off(KEEP.min(history.len())));
         let json = serde_json::to_vec_pretty(&history)?;
         write_atomically(&folder.join("history.json"), &json)?;
         // Files no kept version uses any more.
