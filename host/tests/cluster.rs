@@ -211,7 +211,7 @@ fn three_hosts_behind_haproxy_survive_a_kill_and_share_data_and_deploys() {
         wait_until(
             "the demo deployed everywhere",
             Duration::from_secs(30),
-            || node.status(&http, "/hello") == 200,
+            || node.status(&http, "/hello") == 200 && node.status(&http, "/users") == 200,
         );
     }
 

@@ -239,15 +239,14 @@ fn serving_digest(hive: &Hive, name: &str) -> Option<String> {
         .and_then(|c| c["digest"].as_str().map(str::to_string))
 }
 
-/// Waits until `name` serves `digest`, then long enough that the version is
-/// kept rather than taken for half of a deploy.
+/// Waits until `name` serves `digest`; the next deploy may follow at once,
+/// and both are kept.
 fn wait_serving(hive: &Hive, name: &str, digest: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while serving_digest(hive, name).as_deref() != Some(digest) {
         assert!(Instant::now() < deadline, "{name} never served {digest}");
         thread::sleep(Duration::from_millis(50));
     }
-    thread::sleep(Duration::from_millis(1100));
 }
 
 fn hello_text(hive: &Hive) -> String {

@@ -19,10 +19,10 @@ use crate::runtime::service::Service;
 /// Versions kept per component: the one serving and three before it.
 pub const KEEP: usize = 4;
 
-/// A version new this short a time ago when the next one replaces it is
-/// not kept: it is half of one deploy (a manifest and a `.wasm` written
-/// one after the other, which the folder watcher can load in between),
-/// not a version anyone chose.
+/// A version that mixes the one before it with the one after it, and was
+/// replaced within this many milliseconds, is not kept: it is half of one
+/// deploy (a manifest and a `.wasm` written one after the other, which the
+/// folder watcher can load in between), not a version anyone chose.
 const IN_PASSING_MS: u64 = 1000;
 
 /// The folder inside the services folder; hidden, so neither the watcher
@@ -125,10 +125,14 @@ impl Versions {
             .unwrap_or_default();
         let mut history = self.list(service.name());
         let mut dropped = Vec::new();
-        if history.first().is_some_and(|head| {
-            !head.is(&digest, manifest_digest.as_deref())
-                && now.saturating_sub(head.first_served_ms) < IN_PASSING_MS
-        }) {
+        if let Some(head) = history.first()
+            && is_half_of_a_deploy(
+                head,
+                history.get(1),
+                (&digest, manifest_digest.as_deref()),
+                now,
+            )
+        {
             dropped.push(history.remove(0));
         }
         let first_served_ms = history
@@ -249,6 +253,28 @@ impl Versions {
     }
 }
 
+/// Whether `head`, about to be replaced by `next` (wasm and manifest
+/// digests) at `now`, was only the first half of that deploy: new less than
+/// a second ago, and made of one part of the version `before` it and the
+/// other part of `next`. Two deliberate deploys in quick succession change
+/// the `.wasm` both times, so both are kept.
+fn is_half_of_a_deploy(
+    head: &Version,
+    before: Option<&Version>,
+    next: (&str, Option<&str>),
+    now: u64,
+) -> bool {
+    let (next_wasm, next_manifest) = next;
+    let before_wasm = before.map(|v| v.digest.as_str());
+    let before_manifest = before.and_then(|v| v.manifest_digest.as_deref());
+    let head_manifest = head.manifest_digest.as_deref();
+    let mixed = (head.digest == next_wasm && head_manifest == before_manifest)
+        || (Some(head.digest.as_str()) == before_wasm && head_manifest == next_manifest);
+    !head.is(next_wasm, next_manifest)
+        && mixed
+        && now.saturating_sub(head.first_served_ms) < IN_PASSING_MS
+}
+
 fn short_list(history: &[Version]) -> String {
     history
         .iter()
@@ -276,5 +302,78 @@ pub fn remove_if_present(path: &Path) -> Result<()> {
             Err(err).with_context(|| format!("removing {}", path.display()))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(wasm: &str, manifest: Option<&str>, first_served_ms: u64) -> Version {
+        Version {
+            digest: wasm.into(),
+            manifest_digest: manifest.map(Into::into),
+            first_served_ms,
+            served_at_ms: first_served_ms,
+        }
+    }
+
+    #[test]
+    fn a_new_manifest_loaded_before_its_wasm_is_half_of_a_deploy() {
+        let before = version("w1", Some("m1"), 0);
+        let head = version("w1", Some("m2"), 10_000);
+        assert!(is_half_of_a_deploy(
+            &head,
+            Some(&before),
+            ("w2", Some("m2")),
+            10_200
+        ));
+        // The same pair a second later was served on its own: kept.
+        assert!(!is_half_of_a_deploy(
+            &head,
+            Some(&before),
+            ("w2", Some("m2")),
+            11_200
+        ));
+    }
+
+    #[test]
+    fn a_wasm_loaded_before_its_manifest_is_half_of_a_deploy() {
+        let before = version("w1", Some("m1"), 0);
+        let head = version("w2", Some("m1"), 10_000);
+        assert!(is_half_of_a_deploy(
+            &head,
+            Some(&before),
+            ("w2", Some("m2")),
+            10_200
+        ));
+        // A first deploy whose manifest follows its wasm.
+        let head = version("w1", None, 10_000);
+        assert!(is_half_of_a_deploy(&head, None, ("w1", Some("m1")), 10_200));
+    }
+
+    #[test]
+    fn two_deploys_in_quick_succession_are_both_kept() {
+        let head = version("w1", Some("m1"), 10_000);
+        assert!(!is_half_of_a_deploy(
+            &head,
+            None,
+            ("w2", Some("m1")),
+            10_200
+        ));
+        let before = version("w0", Some("m1"), 0);
+        assert!(!is_half_of_a_deploy(
+            &head,
+            Some(&before),
+            ("w2", Some("m1")),
+            10_200
+        ));
+        // Serving the same version again is not a replacement.
+        assert!(!is_half_of_a_deploy(
+            &head,
+            None,
+            ("w1", Some("m1")),
+            10_200
+        ));
     }
 }
