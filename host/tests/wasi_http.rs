@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Hive, client, demo_components, install};
 
@@ -179,6 +179,17 @@ fn a_reused_instance_logs_outbound_requests_under_each_requests_own_id() {
     let http = client();
     let mut ids = Vec::new();
     for _ in 0..3 {
+        // The response can go out before its instance is back in the pool:
+        // wait for that, so each request finds it there.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ids.is_empty()
+            && !hive
+                .metrics()
+                .contains(r#"hive_instances_in_flight{component="hello-http"} 0"#)
+        {
+            assert!(Instant::now() < deadline, "the instance never came back");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // Denied (no allowed-outbound), so the host logs the attempt.
         let response = http
             .get(hive.url(&format!("/hello-http/fetch?url={origin}/data")))

@@ -208,7 +208,9 @@ fn spawn_guest(
                 run_p3(runtime, &service, id, req, sender, mark_for_call).await
             }
         };
-        if result.is_ok() && mark.kind() == Some(FailureKind::RequestTooLarge) {
+        // A cut request body is the cause even when the guest then trapped
+        // on the read that failed.
+        if mark.kind() == Some(FailureKind::RequestTooLarge) {
             let limit = service.info.limits.request_body_bytes;
             result = Err(Failure::with_detail(
                 FailureKind::RequestTooLarge,
