@@ -14,6 +14,8 @@
 #   (i) wasmtime serve serving the very same hello-p3.wasm, one request per instance
 #   (j) (h) with `instance-reuse = 1000` in its manifest
 #   (k) (i) with `--max-instance-reuse-count 1000` (one request at a time per instance)
+#   (l) (j) with `instance-concurrency = 16` too (several requests at once per instance)
+#   (m) (k) with `--max-instance-concurrent-reuse-count 16`
 # Every target answers 200 "Hello, world!\n" (text/plain; charset=utf-8); that
 # is checked before anything is measured.
 #
@@ -165,7 +167,7 @@ say "building the components"
 "$HIVE" build --components components --out "$WORK/build"
 
 mkdir -p "$WORK/hive-http" "$WORK/hive-hello" "$WORK/hive-http-reuse" "$WORK/hive-hello-reuse" "$WORK/logs" \
-    "$WORK/hive-p3" "$WORK/hive-p3-reuse"
+    "$WORK/hive-p3" "$WORK/hive-p3-reuse" "$WORK/hive-p3-concurrent"
 for name in hello-http hello hello-p3; do
     [[ -f "$WORK/build/$name.wasm" ]] || die "hive build produced no $name.wasm"
 done
@@ -176,18 +178,21 @@ cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http-
 cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello-reuse/"
 cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3/"
 cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3-reuse/"
-for manifest in "$WORK/hive-http-reuse/hello-http.toml" "$WORK/hive-hello-reuse/hello.toml" "$WORK/hive-p3-reuse/hello-p3.toml"; do
+cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3-concurrent/"
+for manifest in "$WORK/hive-http-reuse/hello-http.toml" "$WORK/hive-hello-reuse/hello.toml" "$WORK/hive-p3-reuse/hello-p3.toml" \
+    "$WORK/hive-p3-concurrent/hello-p3.toml"; do
     grep -q '^\[limits\]' "$manifest" && die "$manifest already has [limits]; update this script"
     printf '\n[limits]\ninstance-reuse = 1000\n' >>"$manifest"
 done
+printf 'instance-concurrency = 16\n' >>"$WORK/hive-p3-concurrent/hello-p3.toml"
 # wasmtime serve runs the very file Hive (a) loads.
 HELLO_HTTP_WASM="$WORK/hive-http/hello-http.wasm"
 HELLO_P3_WASM="$WORK/hive-p3/hello-p3.wasm"
 
 # ---------------------------------------------------------------- servers ---
-read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G PORT_H PORT_I PORT_J PORT_K < <(python3 - <<'EOF'
+read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G PORT_H PORT_I PORT_J PORT_K PORT_L PORT_M < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(11)]
+socks = [socket.socket() for _ in range(13)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -199,9 +204,9 @@ EOF
 NLEVELS=$(wc -w <<<"$CONNECTIONS")
 # Every server dies by itself after this long, even if this script is killed
 # with SIGKILL and its trap never runs.
-LIFETIME=$((600 + 11 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
+LIFETIME=$((600 + 13 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
 
-TARGETS=(a e b g c f d h i j k)
+TARGETS=(a e b g c f d h i j k l m)
 declare -A NAME URL LOG PID
 NAME[a]="hive, hello-http (wasi:http/proxy)"
 NAME[b]="wasmtime serve, hello-http"
@@ -214,6 +219,8 @@ NAME[h]="hive, hello-p3 (WASI 0.3 wasi:http/service)"
 NAME[i]="wasmtime serve, hello-p3"
 NAME[j]="hive, hello-p3, instance reuse"
 NAME[k]="wasmtime serve, hello-p3, instance reuse"
+NAME[l]="hive, hello-p3, reuse, 16 at once per instance"
+NAME[m]="wasmtime serve, hello-p3, reuse, 16 at once per instance"
 URL[a]="http://127.0.0.1:$PORT_A/hello-http"
 URL[b]="http://127.0.0.1:$PORT_B/hello-http"
 URL[c]="http://127.0.0.1:$PORT_C/hello"
@@ -225,6 +232,8 @@ URL[h]="http://127.0.0.1:$PORT_H/hello-p3"
 URL[i]="http://127.0.0.1:$PORT_I/hello-p3"
 URL[j]="http://127.0.0.1:$PORT_J/hello-p3"
 URL[k]="http://127.0.0.1:$PORT_K/hello-p3"
+URL[l]="http://127.0.0.1:$PORT_L/hello-p3"
+URL[m]="http://127.0.0.1:$PORT_M/hello-p3"
 
 # A Hive with an admin API listens on a second port (default 9080): let each
 # instance pick a free one so the two Hives, and any Hive already running on
@@ -268,6 +277,12 @@ CMD_j=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-p3-reuse" --listen "127
 # shellcheck disable=SC2034
 CMD_k=("$WASMTIME" serve --addr "127.0.0.1:$PORT_K" -Wcomponent-model-async --max-instance-reuse-count 1000
     --max-instance-concurrent-reuse-count 1 "${WASMTIME_FLAGS[@]}" "$HELLO_P3_WASM")
+# shellcheck disable=SC2034
+CMD_l=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-p3-concurrent" --listen "127.0.0.1:$PORT_L" --no-watch
+    --cache-dir "$WORK/hive-p3-concurrent-cache" --data "$WORK/hive-p3-concurrent-data" "${HIVE_EXTRA[@]}")
+# shellcheck disable=SC2034
+CMD_m=("$WASMTIME" serve --addr "127.0.0.1:$PORT_M" -Wcomponent-model-async --max-instance-reuse-count 1000
+    --max-instance-concurrent-reuse-count 16 "${WASMTIME_FLAGS[@]}" "$HELLO_P3_WASM")
 
 # A command line as one could paste it into a shell (quoting only what needs it).
 show_cmd() { # target
@@ -414,7 +429,7 @@ for c in $CONNECTIONS; do
         line+="; p50 over native: $(minus "${P50[f,$c]}" "${P50[d,$c]}") with reuse (f), $(minus "${P50[c,$c]}" "${P50[d,$c]}") fresh (c)"
     fi
     TARGET_LINES+="$line; against 10 us."$'\n'
-    TARGET_LINES+="- $c connections, WASI 0.3: Hive vs \`wasmtime serve\` on hello-p3: $(ratio "${RPS[h,$c]}" "${RPS[i,$c]}") fresh (h/i), $(ratio "${RPS[j,$c]}" "${RPS[k,$c]}") with reuse (j/k)."$'\n'
+    TARGET_LINES+="- $c connections, WASI 0.3: Hive vs \`wasmtime serve\` on hello-p3: $(ratio "${RPS[h,$c]}" "${RPS[i,$c]}") fresh (h/i), $(ratio "${RPS[j,$c]}" "${RPS[k,$c]}") with reuse (j/k), $(ratio "${RPS[l,$c]}" "${RPS[m,$c]}") with reuse and 16 requests at once per instance (l/m)."$'\n'
 done
 
 CPU_MODEL="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
@@ -439,7 +454,8 @@ the numbers are only comparable within one run. Every request is HTTP/1.1
 keep-alive, GET, answered 200 \`Hello, world!\n\` with \`$EXPECTED_TYPE\`
 (checked before and after measuring). Hive and \`wasmtime serve\` create a
 fresh instance per request in (a), (b), (c), (h) and (i); (e), (f), (g),
-(j) and (k) let one instance serve up to 1,000 requests in turn. Hive runs with
+(j) and (k) let one instance serve up to 1,000 requests in turn; (l) and (m)
+also let it serve up to 16 of them at once. Hive runs with
 \`RUST_LOG=warn\`, so its per-request log line is off. Targets are
 interleaved per concurrency level. Ratios divide the row's req/s by that of
 (b) and of (d) at the same level. \`server CPU per request\` is the server
@@ -478,6 +494,10 @@ $(show_cmd i | show)
 $(show_cmd j | show)
 # (k)
 $(show_cmd k | show)
+# (l)
+$(show_cmd l | show)
+# (m)
+$(show_cmd m | show)
 # load, for each level C in: $CONNECTIONS (threads T = 2, or 1 when C = 1), after ${WARMUP}s of wrk -t2 -c16 per target
 wrk -tT -cC -d${SECONDS_PER_RUN}s --latency URL
 \`\`\`
@@ -495,6 +515,8 @@ Response headers:
 - (i) ${HEADERS[i]}
 - (j) ${HEADERS[j]}
 - (k) ${HEADERS[k]}
+- (l) ${HEADERS[l]}
+- (m) ${HEADERS[m]}
 EOF
 )"
 

@@ -159,3 +159,106 @@ fn a_hostile_p3_component_is_contained_and_its_neighbours_serve() {
         );
     }
 }
+
+/// Sends GET `path` from a thread, for requests that must be in flight
+/// together; the thread returns the status and body (`None` if the body
+/// broke off).
+fn get_in_background(hive: &Hive, path: &str) -> std::thread::JoinHandle<(u16, Option<String>)> {
+    let url = hive.url(path);
+    std::thread::spawn(move || {
+        let response = client().get(url).send().unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().ok())
+    })
+}
+
+#[test]
+fn p3_instances_opted_into_concurrency_serve_requests_together_and_fail_together() {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    install(test_components(), "hostile-p3", dir.path());
+    std::fs::write(
+        dir.path().join("hostile-p3.toml"),
+        "[limits]\ntimeout-ms = 3000\ninstance-concurrency = 8\n",
+    )
+    .unwrap();
+    let hive = Hive::start(dir.path(), &[]);
+
+    // While one request waits on the clock, its instance takes the next:
+    // the second request is that instance's second.
+    let sleeping = get_in_background(&hive, "/hostile-p3/sleep?ms=2000");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(get(&hive, "/hostile-p3/count"), (200, "2".into()));
+    assert!(
+        !sleeping.is_finished(),
+        "the two requests were not in flight together"
+    );
+    assert_eq!(
+        sleeping.join().unwrap(),
+        (200, Some("slept 2000 ms".into()))
+    );
+
+    // A trap after one request's head fails every request on the instance:
+    // that body breaks off, and the request still waiting gets the trap.
+    let waiting = get_in_background(&hive, "/hostile-p3/sleep?ms=2500");
+    std::thread::sleep(Duration::from_millis(500));
+    let trapped = client()
+        .get(hive.url("/hostile-p3/trap-mid-stream"))
+        .send()
+        .unwrap();
+    assert_eq!(trapped.status(), 200);
+    assert!(trapped.bytes().is_err(), "a trapped body arrived whole");
+    let (status, body) = waiting.join().unwrap();
+    assert_eq!(status, 500, "{body:?}");
+    let body: Value = serde_json::from_str(&body.unwrap()).unwrap();
+    assert_eq!(body["kind"], "trap", "{body}");
+    hive.wait_for_log(&["a shared instance failed", "component=hostile-p3"]);
+
+    // A guest that spins gets its deadline; the instance goes with it and
+    // the neighbours serve meanwhile.
+    let looping = {
+        let url = hive.url("/hostile-p3/loop");
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let status = client().get(url).send().unwrap().status().as_u16();
+            (status, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..5 {
+        assert_eq!(get(&hive, "/hello").0, 200);
+    }
+    let (status, took) = looping.join().unwrap();
+    assert_eq!(status, 504);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+
+    // A new instance serves the next request.
+    assert_eq!(get(&hive, "/hostile-p3/count"), (200, "1".into()));
+    let metrics = hive.metrics();
+    for kind in ["timeout", "trap"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"hive_failures_total{{component="hostile-p3",kind="{kind}"}}"#
+            )),
+            "{kind}: {metrics}"
+        );
+    }
+}
+
+#[test]
+fn instance_concurrency_on_a_component_that_is_not_wasi_0_3_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    std::fs::write(
+        dir.path().join("hello.toml"),
+        "[limits]\ninstance-concurrency = 4\n",
+    )
+    .unwrap();
+    let hive = Hive::start(dir.path(), &[]);
+    hive.wait_for_log(&[
+        "hello.toml",
+        "instance-concurrency",
+        "only to wasi:http 0.3",
+    ]);
+    assert_eq!(get(&hive, "/hello").0, 404);
+}

@@ -32,6 +32,10 @@ pub struct Limits {
     /// default) is a fresh instance per request; more is an opt-in that
     /// trades isolation between requests for speed.
     pub instance_reuse: u32,
+    /// Requests one instance of a WASI 0.3 component may serve at once. 1
+    /// (the default) is one at a time; more shares the instance between
+    /// concurrent requests, so a trap or timeout fails all of them.
+    pub instance_concurrency: u32,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(10),
             response_body_bytes: 16 * MIB,
             instance_reuse: 1,
+            instance_concurrency: 1,
         }
     }
 }
@@ -67,6 +72,8 @@ pub mod range {
     pub const BODY_TIMEOUT_MS: (u64, u64) = (1, 3_600_000);
     /// `instance-reuse`: 1 (fresh every time) to 1,000,000 requests.
     pub const INSTANCE_REUSE: (u32, u32) = (1, 1_000_000);
+    /// `instance-concurrency`: 1 (one request at a time) to 1,000.
+    pub const INSTANCE_CONCURRENCY: (u32, u32) = (1, 1000);
 }
 
 /// A `[limits]` table, as written in the host config file or a manifest.
@@ -100,6 +107,9 @@ pub struct LimitsConfig {
     /// Requests one instance may serve; 1 = a fresh instance every time [default: 1]
     #[arg(long)]
     pub instance_reuse: Option<u32>,
+    /// Requests one instance of a WASI 0.3 component serves at once; 1 = one at a time [default: 1]
+    #[arg(long)]
+    pub instance_concurrency: Option<u32>,
 }
 
 /// `value` if it lies in `(min, max)`, else an error naming the key, the
@@ -147,6 +157,10 @@ impl LimitsConfig {
         if let Some(count) = self.instance_reuse {
             limits.instance_reuse = checked("instance-reuse", count, range::INSTANCE_REUSE)?;
         }
+        if let Some(count) = self.instance_concurrency {
+            limits.instance_concurrency =
+                checked("instance-concurrency", count, range::INSTANCE_CONCURRENCY)?;
+        }
         Ok(limits)
     }
 
@@ -161,6 +175,7 @@ impl LimitsConfig {
             body_timeout_ms: overrides.body_timeout_ms.or(self.body_timeout_ms),
             response_body_kib: overrides.response_body_kib.or(self.response_body_kib),
             instance_reuse: overrides.instance_reuse.or(self.instance_reuse),
+            instance_concurrency: overrides.instance_concurrency.or(self.instance_concurrency),
         }
     }
 }
@@ -205,6 +220,8 @@ mod tests {
             "timeout-ms = 0",
             "concurrency = 0",
             "instance-reuse = 0",
+            "instance-concurrency = 0",
+            "instance-concurrency = 1001",
         ] {
             let config: LimitsConfig = toml::from_str(bad).unwrap();
             assert!(config.apply(&Limits::default()).is_err(), "{bad}");
@@ -262,10 +279,12 @@ mod tests {
                 body_timeout_ms in proptest::option::of(any::<u64>()),
                 response_body_kib in proptest::option::of(any::<usize>()),
                 instance_reuse in proptest::option::of(any::<u32>()),
+                instance_concurrency in proptest::option::of(any::<u32>()),
             ) {
                 let config = LimitsConfig {
                     memory_mib, timeout_ms, concurrency, queue_timeout_ms,
                     request_body_kib, body_timeout_ms, response_body_kib, instance_reuse,
+                    instance_concurrency,
                 };
                 if let Ok(limits) = config.apply(&Limits::default()) {
                     prop_assert!((MIB..=4096 * MIB).contains(&limits.memory_bytes));
@@ -281,6 +300,7 @@ mod tests {
                     }
                     prop_assert!(!limits.timeout.is_zero() && !limits.body_timeout.is_zero());
                     prop_assert!(limits.instance_reuse >= 1);
+                    prop_assert!((1..=1000).contains(&limits.instance_concurrency));
                 }
             }
         }

@@ -5,7 +5,8 @@
 //! as it arrives, and the response goes to the client while the guest is
 //! still writing it, so neither has to fit in the instance's memory. The
 //! two versions differ only in how the guest is called ([`run`],
-//! [`run_p3`]); what happens around the call is the same.
+//! [`run_p3`], and [`run_shared`] for 0.3 instances that serve several
+//! requests at once); what happens around the call is the same.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::handler::{ExpirationError, TrapOrPanicError};
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p3::Request as P3Request;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
@@ -26,10 +28,11 @@ use super::prepend::Prepend;
 use super::problem::{failed, failure_response, problem};
 use crate::host::Host;
 use crate::runtime::Runtime;
-use crate::runtime::call::{Caller, call};
+use crate::runtime::call::{Caller, acquire_slot, call};
 use crate::runtime::failure::{Failure, FailureKind};
 use crate::runtime::failure_mark::FailureMark;
 use crate::runtime::service::Service;
+use crate::runtime::shared::Admitted;
 use crate::runtime::world::World;
 
 /// What a `wasi:http` component sets as its response: a head with a
@@ -86,7 +89,12 @@ pub async fn serve(
     let response = match service.entry.world() {
         World::P3 => {
             let (sender, receiver) = oneshot::channel();
-            let guest = Guest::P3(with_absolute_uri(req), sender);
+            let req = with_absolute_uri(req);
+            let guest = if service.info.limits.instance_concurrency > 1 {
+                Guest::Shared(req, sender)
+            } else {
+                Guest::P3(req, sender)
+            };
             let task = spawn_guest(host, service, request_id, guest, &mark);
             respond(receiver, task, &mark, host, service, request_id).await
         }
@@ -179,6 +187,8 @@ fn with_absolute_uri(mut req: http::Request<HttpBody>) -> http::Request<HttpBody
 enum Guest {
     P2(http::Request<HttpBody>, ResponseSender),
     P3(http::Request<HttpBody>, P3ResponseSender),
+    /// WASI 0.3 on an instance shared with other requests.
+    Shared(http::Request<HttpBody>, P3ResponseSender),
 }
 
 /// The guest runs in its own task: it may keep writing the body after the
@@ -206,6 +216,9 @@ fn spawn_guest(
             Guest::P2(req, sender) => run(runtime, &service, id, req, sender, mark_for_call).await,
             Guest::P3(req, sender) => {
                 run_p3(runtime, &service, id, req, sender, mark_for_call).await
+            }
+            Guest::Shared(req, sender) => {
+                run_shared(runtime, &service, id, req, sender, mark_for_call).await
             }
         };
         // A cut request body is the cause even when the guest then trapped
@@ -345,6 +358,58 @@ pub async fn run_p3(
             .await?
     })
     .await
+}
+
+/// Hands `request` to one of the service's shared WASI 0.3 instances
+/// (`instance-concurrency` above 1): the head goes to `sender` once the
+/// guest has it, and the concurrency slot and in-flight count stay taken
+/// until the body is sent. A failure of the instance after the head
+/// raises `mark` (see [`Admitted`]).
+async fn run_shared(
+    runtime: &Runtime,
+    service: &Arc<Service>,
+    request_id: &Arc<str>,
+    request: http::Request<HttpBody>,
+    sender: P3ResponseSender,
+    mark: FailureMark,
+) -> Result<(), Failure> {
+    let permit = acquire_slot(service).await?;
+    let running = service.metrics(&runtime.metrics).in_flight();
+    let (admitted, failure) = Admitted::new(request_id.clone(), mark.clone());
+    let handler = runtime.shared(service);
+    let timeout = service.info.limits.timeout;
+    let result = match tokio::time::timeout(timeout, handler.handle(admitted, request)).await {
+        Ok(Ok(response)) => {
+            let response = response.map(|body| {
+                body.map_frame(move |frame| {
+                    let _held_until_the_body_ends = (&permit, &running);
+                    frame
+                })
+                .boxed_unsync()
+            });
+            let _ = sender.send(Ok(response));
+            return Ok(());
+        }
+        Ok(Err(err)) => match err.downcast::<P3ErrorCode>() {
+            Ok(code) => {
+                let _ = sender.send(Err(code));
+                return Ok(());
+            }
+            Err(err) if err.is::<ExpirationError>() => Failure::new(FailureKind::Timeout),
+            // The instance failed; it tells each of its requests how.
+            Err(err) if err.is::<TrapOrPanicError>() => failure.await.unwrap_or_else(|_| {
+                Failure::with_detail(FailureKind::Trap, "its shared instance ended first")
+            }),
+            Err(err) => Failure {
+                kind: FailureKind::classify(&err, false),
+                error: Some(err),
+                detail: None,
+            },
+        },
+        Err(_elapsed) => Failure::new(FailureKind::Timeout),
+    };
+    mark.set(result.kind);
+    Err(result)
 }
 
 /// Aborts the guest's task if the request is dropped before the response

@@ -134,7 +134,7 @@ pub async fn call<R>(
 /// Takes one of the service's concurrency slots, waiting briefly when all
 /// are busy: a service at its limit sheds load rather than queueing without
 /// bound.
-async fn acquire_slot(service: &Service) -> Result<OwnedSemaphorePermit, Failure> {
+pub(crate) async fn acquire_slot(service: &Service) -> Result<OwnedSemaphorePermit, Failure> {
     let slots = &service.execution.slots;
     // The common case needs no timer.
     if let Ok(permit) = slots.clone().try_acquire_owned() {

@@ -28,6 +28,12 @@ impl FailureMark {
         self.0.get().is_some()
     }
 
+    /// Whether a clone other than this one still exists: someone (the
+    /// response body, the request's log line) still watches the call.
+    pub fn is_watched(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
     /// How it failed, if it did.
     pub fn kind(&self) -> Option<FailureKind> {
         self.0.get().copied()

@@ -49,6 +49,22 @@ pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -
         None => (compile(engine, &bytes)?, CacheOutcome::Miss),
     };
     let world = World::of(engine, &component)?;
+    if world != World::P3
+        && manifest
+            .parsed
+            .limits
+            .instance_concurrency
+            .is_some_and(|count| count > 1)
+    {
+        bail!(
+            "`instance-concurrency` in {} applies only to wasi:http 0.3 components, and {} \
+             is {}: its instances serve one request at a time (`instance-reuse` keeps them \
+             between requests)",
+            manifest.display_name(),
+            display_name(wasm_path),
+            world.name()
+        );
+    }
     let (imports, exports) = service_interfaces(engine, &component)?;
     let entry = link(&target.linker, &component, world, &imports)?;
 

@@ -16,6 +16,7 @@ pub mod linker;
 pub mod loader;
 pub mod pool;
 pub mod service;
+pub mod shared;
 pub mod state;
 pub mod target;
 pub mod typed;
@@ -24,9 +25,11 @@ pub mod world;
 use std::sync::{Arc, Weak};
 
 use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::handler::ProxyHandler;
 
 use self::engine::EpochTicker;
 use self::service::Service;
+use self::shared::SharedInstances;
 use self::state::{Grants, InstanceState};
 use self::world::World;
 use crate::api::services::Calls;
@@ -75,15 +78,52 @@ impl Runtime {
         request_id: Arc<str>,
         depth: u32,
     ) -> Store<InstanceState> {
-        service.metrics(&self.metrics).instance_created();
-        let state = InstanceState::new(&service.info, &self.grants, request_id, depth);
         let engine = match service.entry.world() {
             World::P3 => &self.concurrent_engine,
             World::Service | World::Proxy => &self.engine,
         };
-        let mut store = Store::new(engine, state);
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_callback(call::on_epoch_tick);
-        store
+        make_store(
+            engine,
+            &self.grants,
+            &self.metrics,
+            service,
+            request_id,
+            depth,
+        )
     }
+
+    /// The instances of `service` (a WASI 0.3 component with
+    /// `instance-concurrency` above 1) that serve several requests at once,
+    /// made on its first request.
+    pub(crate) fn shared<'a>(
+        &self,
+        service: &'a Arc<Service>,
+    ) -> &'a ProxyHandler<SharedInstances> {
+        service.execution.shared.get_or_init(|| {
+            ProxyHandler::new(SharedInstances {
+                service: Arc::downgrade(service),
+                engine: self.concurrent_engine.clone(),
+                grants: self.grants.clone(),
+                metrics: self.metrics.clone(),
+            })
+        })
+    }
+}
+
+/// A store on `engine` for a new instance of `service`, its limiter and
+/// epoch callback installed.
+fn make_store(
+    engine: &Engine,
+    grants: &Grants,
+    metrics: &Metrics,
+    service: &Service,
+    request_id: Arc<str>,
+    depth: u32,
+) -> Store<InstanceState> {
+    service.metrics(metrics).instance_created();
+    let state = InstanceState::new(&service.info, grants, request_id, depth);
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_callback(call::on_epoch_tick);
+    store
 }

@@ -9,9 +9,11 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use tokio::sync::Semaphore;
+use wasmtime_wasi_http::handler::ProxyHandler;
 
 use super::cache::CacheOutcome;
 use super::pool::Pool;
+use super::shared::SharedInstances;
 use super::typed::Interface;
 use super::world::Entry;
 use crate::config::{Limits, Origin, display_name};
@@ -70,6 +72,9 @@ pub(crate) struct Execution {
     pub pool: Pool,
     /// Its metric handles, made on first use (see [`Service::metrics`]).
     pub metrics: OnceLock<ServiceMetrics>,
+    /// Its instances that serve several requests at once (WASI 0.3 with
+    /// `instance-concurrency` above 1), made on first use.
+    pub shared: OnceLock<ProxyHandler<SharedInstances>>,
 }
 
 /// A service ready to serve requests.
@@ -114,6 +119,7 @@ impl Service {
                 slots: Arc::new(Semaphore::new(info.limits.concurrency)),
                 pool: Pool::default(),
                 metrics: OnceLock::new(),
+                shared: OnceLock::new(),
             },
             info: Arc::new(info),
             source,

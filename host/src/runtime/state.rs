@@ -13,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 use super::failure_mark::FailureMark;
 use super::limiter::MemoryLimiter;
 use super::service::ServiceInfo;
+use super::shared::Admitted;
 use crate::api::config::ConfigCtx;
 use crate::api::http::HttpCtx;
 use crate::api::kv::KvCtx;
@@ -44,9 +45,13 @@ pub struct InstanceState {
     /// Set if the current call fails, before the instance is dropped, so a
     /// `wasi:http` response body it was writing ends as cut off.
     pub(crate) failure_mark: Option<FailureMark>,
+    /// The requests a shared instance (`instance-concurrency`) has taken
+    /// and not finished: its failure is theirs.
+    pub(crate) admitted: Vec<Admitted>,
 }
 
 /// What an instance's contexts are made from, besides its service.
+#[derive(Clone)]
 pub(crate) struct Grants {
     /// The key-value store (the service's namespace is its name).
     pub kv: Arc<dyn KvStore>,
@@ -91,6 +96,7 @@ impl InstanceState {
             limiter: MemoryLimiter::new(service.limits.memory_bytes),
             deadline: Instant::now(),
             failure_mark: None,
+            admitted: Vec::new(),
         }
     }
 

@@ -167,6 +167,18 @@ impl Entry {
         }
     }
 
+    /// A new instance of a WASI 0.3 component, bound to its exports.
+    pub async fn instantiate_p3(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> wasmtime::Result<P3Service> {
+        let WorldIndices::P3(indices) = &self.exports else {
+            wasmtime::bail!("it is not a wasi:http 0.3 component");
+        };
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        indices.load(&mut *store, &instance)
+    }
+
     /// A new instance in `store`.
     pub async fn instantiate(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<Live> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
