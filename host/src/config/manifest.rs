@@ -229,11 +229,24 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// A route made of literal and parameter segments, maybe ending in `...`.
+        /// A route made of literal and parameter segments, maybe ending in
+        /// `...`. Parameter names are made unique by their position, as a
+        /// route may not name one twice.
         fn route() -> impl Strategy<Value = String> {
             let segment = prop_oneof!["[a-z0-9_-]{1,8}", ":[a-z][a-z0-9_]{0,6}"];
             (proptest::collection::vec(segment, 0..4), any::<bool>()).prop_map(
                 |(segments, prefix)| {
+                    let segments: Vec<String> = segments
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            if s.starts_with(':') {
+                                format!("{s}{i}")
+                            } else {
+                                s
+                            }
+                        })
+                        .collect();
                     let mut route = format!("/{}", segments.join("/"));
                     if prefix {
                         route.push_str(if segments.is_empty() { "..." } else { "/..." });
