@@ -96,27 +96,46 @@ fn a_p3_component_is_swapped_live() {
     assert_eq!(body, "nothing at /svc/ok\n");
 }
 
-#[test]
-fn a_hostile_p3_component_is_contained_and_its_neighbours_serve() {
+/// A host serving the demo `hello` and `hostile-p3` with `manifest`.
+fn hello_beside_hostile_p3(manifest: &str) -> (tempfile::TempDir, Hive) {
     let dir = tempfile::tempdir().unwrap();
     install(demo_components(), "hello", dir.path());
     install(test_components(), "hostile-p3", dir.path());
-    std::fs::write(
-        dir.path().join("hostile-p3.toml"),
-        "[limits]\ntimeout-ms = 800\ninstance-reuse = 5\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("hostile-p3.toml"), manifest).unwrap();
     let hive = Hive::start(dir.path(), &[]);
+    (dir, hive)
+}
+
+/// Sends GET `path` from a thread; the thread returns the status and how
+/// long the answer took.
+fn timed_get_in_background(hive: &Hive, path: &str) -> std::thread::JoinHandle<(u16, Duration)> {
+    let url = hive.url(path);
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let status = client().get(url).send().unwrap().status().as_u16();
+        (status, started.elapsed())
+    })
+}
+
+/// Asserts that hostile-p3 has failures of each of `kinds` counted.
+fn assert_failures_counted(hive: &Hive, kinds: &[&str]) {
+    let metrics = hive.metrics();
+    for kind in kinds {
+        assert!(
+            metrics.contains(&format!(
+                r#"hive_failures_total{{component="hostile-p3",kind="{kind}"}}"#
+            )),
+            "{kind}: {metrics}"
+        );
+    }
+}
+
+#[test]
+fn a_hostile_p3_component_is_contained_and_its_neighbours_serve() {
+    let (_dir, hive) = hello_beside_hostile_p3("[limits]\ntimeout-ms = 800\ninstance-reuse = 5\n");
 
     // A guest that never yields gets its deadline all the same.
-    let looping = {
-        let url = hive.url("/hostile-p3/loop");
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            let status = client().get(url).send().unwrap().status().as_u16();
-            (status, started.elapsed())
-        })
-    };
+    let looping = timed_get_in_background(&hive, "/hostile-p3/loop");
     // Meanwhile the neighbours answer.
     for _ in 0..5 {
         assert_eq!(get(&hive, "/hello").0, 200);
@@ -149,15 +168,7 @@ fn a_hostile_p3_component_is_contained_and_its_neighbours_serve() {
     let (first, second): (u64, u64) = (first.parse().unwrap(), second.parse().unwrap());
     assert_eq!(second, first + 1, "instance-reuse should keep the instance");
     assert_eq!(get(&hive, "/hello").0, 200);
-    let metrics = hive.metrics();
-    for kind in ["timeout", "trap"] {
-        assert!(
-            metrics.contains(&format!(
-                r#"hive_failures_total{{component="hostile-p3",kind="{kind}"}}"#
-            )),
-            "{kind}: {metrics}"
-        );
-    }
+    assert_failures_counted(&hive, &["timeout", "trap"]);
 }
 
 /// Sends GET `path` from a thread, for requests that must be in flight
@@ -174,15 +185,8 @@ fn get_in_background(hive: &Hive, path: &str) -> std::thread::JoinHandle<(u16, O
 
 #[test]
 fn p3_instances_opted_into_concurrency_serve_requests_together_and_fail_together() {
-    let dir = tempfile::tempdir().unwrap();
-    install(demo_components(), "hello", dir.path());
-    install(test_components(), "hostile-p3", dir.path());
-    std::fs::write(
-        dir.path().join("hostile-p3.toml"),
-        "[limits]\ntimeout-ms = 3000\ninstance-concurrency = 8\n",
-    )
-    .unwrap();
-    let hive = Hive::start(dir.path(), &[]);
+    let (_dir, hive) =
+        hello_beside_hostile_p3("[limits]\ntimeout-ms = 3000\ninstance-concurrency = 8\n");
 
     // While one request waits on the clock, its instance takes the next:
     // the second request is that instance's second.
@@ -216,14 +220,7 @@ fn p3_instances_opted_into_concurrency_serve_requests_together_and_fail_together
 
     // A guest that spins gets its deadline; the instance goes with it and
     // the neighbours serve meanwhile.
-    let looping = {
-        let url = hive.url("/hostile-p3/loop");
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            let status = client().get(url).send().unwrap().status().as_u16();
-            (status, started.elapsed())
-        })
-    };
+    let looping = timed_get_in_background(&hive, "/hostile-p3/loop");
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..5 {
         assert_eq!(get(&hive, "/hello").0, 200);
@@ -234,15 +231,7 @@ fn p3_instances_opted_into_concurrency_serve_requests_together_and_fail_together
 
     // A new instance serves the next request.
     assert_eq!(get(&hive, "/hostile-p3/count"), (200, "1".into()));
-    let metrics = hive.metrics();
-    for kind in ["timeout", "trap"] {
-        assert!(
-            metrics.contains(&format!(
-                r#"hive_failures_total{{component="hostile-p3",kind="{kind}"}}"#
-            )),
-            "{kind}: {metrics}"
-        );
-    }
+    assert_failures_counted(&hive, &["timeout", "trap"]);
 }
 
 #[test]

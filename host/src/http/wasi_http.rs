@@ -400,11 +400,7 @@ async fn run_shared(
             Err(err) if err.is::<TrapOrPanicError>() => failure.await.unwrap_or_else(|_| {
                 Failure::with_detail(FailureKind::Trap, "its shared instance ended first")
             }),
-            Err(err) => Failure {
-                kind: FailureKind::classify(&err, false),
-                error: Some(err),
-                detail: None,
-            },
+            Err(err) => Failure::from_error(err, false),
         },
         Err(_elapsed) => Failure::new(FailureKind::Timeout),
     };

@@ -175,11 +175,7 @@ fn outcome<R>(
     match result {
         Ok(Ok(value)) => Ok(value),
         Err(_elapsed) => Err(Failure::new(FailureKind::Timeout)),
-        Ok(Err(err)) => Err(Failure {
-            kind: FailureKind::classify(&err, memory_limit_hit),
-            error: Some(err),
-            detail: None,
-        }),
+        Ok(Err(err)) => Err(Failure::from_error(err, memory_limit_hit)),
     }
 }
 

@@ -144,6 +144,16 @@ impl Failure {
         }
     }
 
+    /// The failure `err` (from instantiating or calling a guest) stands for;
+    /// see [`FailureKind::classify`].
+    pub fn from_error(err: wasmtime::Error, memory_limit_hit: bool) -> Failure {
+        Failure {
+            kind: FailureKind::classify(&err, memory_limit_hit),
+            error: Some(err),
+            detail: None,
+        }
+    }
+
     /// One line saying what happened, for callers and logs.
     pub fn describe(&self) -> String {
         let mut text = self.kind.message().to_string();

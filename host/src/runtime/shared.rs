@@ -183,22 +183,22 @@ impl WorkerState for SharedWorker {
         // Marks are raised while the store, and so the writers of the bodies
         // still streaming, exists: those bodies then end cut off, not whole.
         let live: Vec<Admitted> = admitted.into_iter().filter(Admitted::is_live).collect();
-        let detail = format!(
-            "{}; the instance was serving {} request(s), all failed with it",
-            trap_message(&err),
-            live.len()
-        );
         if live.is_empty() {
             // Nobody was waiting on it (the host shutting down drops its
             // workers this way too).
             tracing::debug!(component = %self.component, "a shared instance ended: {err}");
             return;
         }
+        let trap = trap_message(&err);
+        let detail = format!(
+            "{trap}; the instance was serving {} request(s), all failed with it",
+            live.len()
+        );
         tracing::warn!(
             component = %self.component,
             kind = %kind.name(),
             requests = live.len(),
-            trap = %escape(&trap_message(&err)),
+            trap = %escape(&trap),
             backtrace = %escape(&guest_backtrace(&err).unwrap_or_default()),
             "a shared instance failed; every request on it failed with it"
         );
