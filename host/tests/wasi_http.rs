@@ -365,6 +365,43 @@ fn a_trap_after_bytes_went_out_is_logged_with_the_status_sent_and_its_kind() {
     );
 }
 
+#[test]
+fn a_client_that_leaves_before_the_head_cancels_the_guest() {
+    let dir = faults_dir("");
+    let hive = Hive::start(dir.path(), &[]);
+    let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
+    stream
+        .write_all(b"GET /wasi-http-faults/slow-head HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    drop(stream);
+    hive.wait_for_log(&["client went away", "component=wasi-http-faults"]);
+}
+
+#[test]
+fn a_guest_whose_client_leaves_mid_body_still_finishes() {
+    let dir = faults_dir("");
+    let hive = Hive::start(dir.path(), &[]);
+    let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
+    stream
+        .write_all(b"GET /wasi-http-faults/slow-body HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // The head and the first KiB arrive; then the client leaves.
+    let mut first = [0u8; 512];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let read = stream.read(&mut first).unwrap();
+    assert!(first[..read].starts_with(b"HTTP/1.1 200"));
+    drop(stream);
+    hive.wait_for_log(&["slow-body finished", "component=wasi-http-faults"]);
+    assert_eq!(
+        hive.logs().matches("client went away").count(),
+        0,
+        "a guest past its head is not cancelled"
+    );
+}
+
 /// Sends `chunks` as a chunked request body to `path`, pausing `pause`
 /// after each, and returns everything the host sends back until it closes
 /// the connection.

@@ -7,6 +7,8 @@
 //! | `/head-then-trap`    | sets a 200 head announcing `content-length: 5000000`, then panics before writing a byte |
 //! | `/write-then-trap`   | sets a 200 head, writes 1 KiB, waits 300 ms, then panics           |
 //! | `/buffered-echo`     | reads the whole request body, then answers 200 with its length; a read error is answered 200 with the error's debug text |
+//! | `/slow-head`         | waits 10 s before answering 200                                    |
+//! | `/slow-body`         | sets a 200 head, writes 1 KiB, waits 1 s, writes again, then says on stderr that it finished |
 
 use std::io::Write as _;
 
@@ -56,6 +58,25 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
                     Err(error) => error,
                 };
                 respond(response_out, 200, text.as_bytes());
+            }
+            "slow-head" => {
+                wasip2::clocks::monotonic_clock::subscribe_duration(10_000_000_000).block();
+                respond(response_out, 200, b"late");
+            }
+            "slow-body" => {
+                let response = OutgoingResponse::new(Fields::new());
+                let body = response.body().expect("the body is taken once");
+                ResponseOutparam::set(response_out, Ok(response));
+                let mut out = body.write().expect("the stream is taken once");
+                let _ = out.write_all(&[b'x'; 1024]);
+                let _ = out.flush();
+                wasip2::clocks::monotonic_clock::subscribe_duration(1_000_000_000).block();
+                // The client may be gone by now; the write then fails, and
+                // the guest still gets to finish.
+                let _ = out.write_all(&[b'y'; 1024]);
+                drop(out);
+                let _ = OutgoingBody::finish(body, None);
+                eprintln!("slow-body finished");
             }
             _ => respond(response_out, 404, b"unknown action"),
         }
