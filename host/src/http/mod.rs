@@ -9,6 +9,7 @@ pub mod body_budget;
 pub mod connections;
 pub mod convert;
 pub mod guarded_body;
+pub mod guest_run;
 pub mod hive_world;
 pub mod listener;
 pub mod prepend;

@@ -15,7 +15,6 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, StatusCode};
 use serde_json::json;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::handler::{ExpirationError, TrapOrPanicError};
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -24,6 +23,7 @@ use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
 
 use super::body::{HttpBody, HttpResponse};
 use super::guarded_body::GuardedBody;
+use super::guest_run::{DrivenBody, GuestRun};
 use super::prepend::Prepend;
 use super::problem::{failed, failure_response, problem};
 use crate::host::Host;
@@ -95,44 +95,44 @@ pub async fn serve(
             } else {
                 Guest::P3(req, sender)
             };
-            let task = spawn_guest(host, service, request_id, guest, &mark);
-            respond(receiver, task, &mark, host, service, request_id).await
+            let run = guest_run(host, service, request_id, guest, &mark);
+            respond(receiver, run, &mark, host, service, request_id).await
         }
         World::Proxy | World::Service => {
             let (sender, receiver) = oneshot::channel();
             let guest = Guest::P2(req, sender);
-            let task = spawn_guest(host, service, request_id, guest, &mark);
-            respond(receiver, task, &mark, host, service, request_id).await
+            let run = guest_run(host, service, request_id, guest, &mark);
+            respond(receiver, run, &mark, host, service, request_id).await
         }
     };
     (response, mark)
 }
 
 /// The response for the head the guest sets on `receiver`: held until the
-/// body's first frame, then streamed; or the failure that came first.
+/// body's first frame, then streamed; or the failure that came first. The
+/// guest's call runs alongside, on this task (see [`GuestRun`]).
 async fn respond<E: std::fmt::Debug>(
     receiver: oneshot::Receiver<ResponseHead<E>>,
-    task: AbortOnDrop<Result<(), Failure>>,
+    mut run: GuestRun,
     mark: &FailureMark,
     host: &Host,
     service: &Service,
     request_id: &str,
 ) -> HttpResponse {
     let component = service.name();
-    match receiver.await {
+    match run.alongside(receiver).await {
         Ok(Ok(response)) => {
             let (parts, body) = response.into_parts();
             let mut body = GuardedBody::new(body, mark.clone());
             // Hold the head until the body's first frame (or its end): until
             // a byte has gone out, a failure can still be answered properly.
-            let first = body.frame().await;
+            let first = run.alongside(body.frame()).await;
             if mark.is_set() {
-                return failure_after_head(task, mark, host, component, request_id).await;
+                return failure_after_head(run, mark, host, component, request_id).await;
             }
-            // From here the guest streams the body; let it finish on its own.
-            task.detach();
+            // From here the body moves the guest on as hyper sends it.
             let cap = service.info.limits.response_body_bytes;
-            let body = Prepend::new(first, body);
+            let body = DrivenBody::new(Prepend::new(first, body), run);
             let body = Limited::new(body, cap)
                 .map_err(
                     move |err| match err.downcast::<wasmtime_wasi_http::Error>() {
@@ -144,7 +144,7 @@ async fn respond<E: std::fmt::Debug>(
             HttpResponse::from_parts(parts, body)
         }
         Ok(Err(code)) => {
-            task.detach();
+            run.detach();
             problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Some(request_id),
@@ -152,9 +152,9 @@ async fn respond<E: std::fmt::Debug>(
                 json!({ "component": component, "error_code": format!("{code:?}") }),
             )
         }
-        // The guest dropped the response without setting it: its task's
+        // The guest dropped the response without setting it: its call's
         // result says why (trap, timeout, ...).
-        Err(_) => failure_after_head(task, mark, host, component, request_id).await,
+        Err(_) => failure_after_head(run, mark, host, component, request_id).await,
     }
 }
 
@@ -191,26 +191,24 @@ enum Guest {
     Shared(http::Request<HttpBody>, P3ResponseSender),
 }
 
-/// The guest runs in its own task: it may keep writing the body after the
-/// response head has gone back to hyper. Boxed, so spawning moves a pointer
-/// rather than the call's state. The task records the call's failure
+/// The guest's call for one request. It records the call's failure
 /// itself, whenever it comes (a trap mid-body, the timeout, a request body
-/// cut at its limit): one after the head has no response left to go in, and
-/// must still be counted and logged.
-fn spawn_guest(
+/// cut at its limit): one after the head has no response left to go in,
+/// and must still be counted and logged.
+fn guest_run(
     host: &Arc<Host>,
     service: &Arc<Service>,
     request_id: &Arc<str>,
     guest: Guest,
     mark: &FailureMark,
-) -> AbortOnDrop<Result<(), Failure>> {
+) -> GuestRun {
     let (host, service, request_id, mark) = (
         host.clone(),
         service.clone(),
         request_id.clone(),
         mark.clone(),
     );
-    AbortOnDrop(Some(tokio::spawn(Box::pin(async move {
+    GuestRun::new(async move {
         let (runtime, id, mark_for_call) = (&host.runtime, &request_id, mark.clone());
         let mut result = match guest {
             Guest::P2(req, sender) => run(runtime, &service, id, req, sender, mark_for_call).await,
@@ -234,22 +232,22 @@ fn spawn_guest(
             failure.record(host.metrics(), service.name(), &request_id);
         }
         result
-    }))))
+    })
 }
 
 /// The response when the call failed before any byte of the response went
-/// out: the failure as the task recorded it (500 `trap`, 504, 413 ...).
+/// out: the failure as the call recorded it (500 `trap`, 504, 413 ...).
 async fn failure_after_head(
-    task: AbortOnDrop<Result<(), Failure>>,
+    run: GuestRun,
     mark: &FailureMark,
     host: &Host,
     component: &str,
     request_id: &str,
 ) -> HttpResponse {
-    match task.join().await {
-        Some(Ok(Err(failure))) => failure_response(&failure, component, request_id),
-        // The call itself went well, so the task recorded nothing.
-        Some(Ok(Ok(()))) => {
+    match run.finish().await {
+        Err(failure) => failure_response(&failure, component, request_id),
+        // The call itself went well, so it recorded nothing.
+        Ok(()) => {
             let failure = Failure::with_detail(
                 FailureKind::InvalidResponse,
                 "it returned without setting a response",
@@ -257,20 +255,6 @@ async fn failure_after_head(
             mark.set(failure.kind);
             failed(host.metrics(), &failure, component, request_id)
         }
-        Some(Err(err)) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some(request_id),
-            "the component's task failed",
-            json!({ "component": component, "reason": err.to_string() }),
-        ),
-        // `join` found no task: it was already detached, which the callers
-        // never do before joining. Answer rather than panic all the same.
-        None => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some(request_id),
-            "the component's task was lost",
-            json!({}),
-        ),
     }
 }
 
@@ -406,29 +390,6 @@ async fn run_shared(
     };
     mark.set(result.kind);
     Err(result)
-}
-
-/// Aborts the guest's task if the request is dropped before the response
-/// head is ready (the client went away), unless detached.
-struct AbortOnDrop<T>(Option<JoinHandle<T>>);
-
-impl<T> AbortOnDrop<T> {
-    fn detach(mut self) {
-        self.0 = None;
-    }
-
-    async fn join(mut self) -> Option<Result<T, tokio::task::JoinError>> {
-        let handle = self.0.take()?;
-        Some(handle.await)
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = &self.0 {
-            handle.abort();
-        }
-    }
 }
 
 #[cfg(test)]
