@@ -35,7 +35,10 @@ pub struct InstanceState {
     pub(crate) services: ServicesCtx,
     /// The request being served, shared with the contexts that tag output.
     request_id: RequestId,
-    wasi: WasiCtx,
+    /// The service's name, for the WASI context's stdout and stderr.
+    component: Arc<str>,
+    /// Made on the guest's first WASI call (see [`guest_wasi`]).
+    wasi: Option<WasiCtx>,
     http: HttpCtx,
     table: ResourceTable,
     /// Checked by wasmtime whenever the guest grows memory or tables.
@@ -61,8 +64,7 @@ pub(crate) struct Grants {
 
 impl InstanceState {
     /// State for a call into `service`, `depth` calls below the request
-    /// `request_id`. The WASI context grants nothing: stdout and stderr go
-    /// to the host log, everything else is denied.
+    /// `request_id`.
     pub(crate) fn new(
         service: &ServiceInfo,
         grants: &Grants,
@@ -71,10 +73,6 @@ impl InstanceState {
     ) -> InstanceState {
         let name = &service.name;
         let request_id = RequestId::new(request_id);
-        let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::new(name.clone(), request_id.clone(), "stdout"))
-            .stderr(GuestOutput::new(name.clone(), request_id.clone(), "stderr"))
-            .build();
         InstanceState {
             log: LogCtx::new(name.clone(), request_id.clone()),
             config: ConfigCtx::new(service.config.clone()),
@@ -91,7 +89,8 @@ impl InstanceState {
                 service.allowed_outbound.clone(),
             ),
             request_id,
-            wasi,
+            component: name.clone(),
+            wasi: None,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(service.limits.memory_bytes),
             deadline: Instant::now(),
@@ -110,11 +109,33 @@ impl InstanceState {
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let ctx = self
+            .wasi
+            .get_or_insert_with(|| guest_wasi(&self.component, &self.request_id));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }
+}
+
+/// The WASI context of an instance of `component`: it grants nothing;
+/// stdout and stderr go to the host log. Made only when the guest first
+/// calls WASI: making one seeds two random generators, and most calls into
+/// a Hive-world service (a typed call, say) never touch WASI.
+fn guest_wasi(component: &Arc<str>, request_id: &RequestId) -> WasiCtx {
+    WasiCtx::builder()
+        .stdout(GuestOutput::new(
+            component.clone(),
+            request_id.clone(),
+            "stdout",
+        ))
+        .stderr(GuestOutput::new(
+            component.clone(),
+            request_id.clone(),
+            "stderr",
+        ))
+        .build()
 }
 
 impl WasiHttpView for InstanceState {
