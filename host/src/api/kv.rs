@@ -1,6 +1,9 @@
 //! `hive:service/kv`: each service's private key-value store. The namespace
 //! is the calling service's name, chosen by the host, so a service cannot
-//! name another's data. Storage work runs on the blocking pool.
+//! name another's data. Reads, and every call to a backend other than the
+//! embedded store, run on the blocking pool; the embedded store's writes
+//! are awaited directly (they wait on its writer thread, not on a thread
+//! of ours).
 
 use std::sync::Arc;
 
@@ -56,10 +59,18 @@ impl kv::Host for KvCtx {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        if let Some(embedded) = self.store.embedded() {
+            let write = embedded.set_async(&self.namespace, &key, &value);
+            return write.await.map_err(Error::from);
+        }
         self.run(move |store, ns| store.set(ns, &key, &value)).await
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, Error> {
+        if let Some(embedded) = self.store.embedded() {
+            let write = embedded.delete_async(&self.namespace, &key);
+            return write.await.map_err(Error::from);
+        }
         self.run(move |store, ns| store.delete(ns, &key)).await
     }
 
@@ -69,6 +80,10 @@ impl kv::Host for KvCtx {
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
+        if let Some(embedded) = self.store.embedded() {
+            let write = embedded.increment_async(&self.namespace, &key, delta);
+            return write.await.map_err(Error::from);
+        }
         self.run(move |store, ns| store.increment(ns, &key, delta))
             .await
     }
@@ -79,6 +94,11 @@ impl kv::Host for KvCtx {
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, Error> {
+        if let Some(embedded) = self.store.embedded() {
+            let write =
+                embedded.compare_and_swap_async(&self.namespace, &key, expected.as_deref(), &new);
+            return write.await.map_err(Error::from);
+        }
         self.run(move |store, ns| store.compare_and_swap(ns, &key, expected.as_deref(), &new))
             .await
     }

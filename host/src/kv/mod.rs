@@ -60,6 +60,12 @@ pub trait KvStore: Send + Sync {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError>;
+    /// The embedded store, if this is it: its writes can be awaited
+    /// without holding a thread while they wait for their commit. Other
+    /// backends run on the blocking pool.
+    fn embedded(&self) -> Option<&redb::RedbStore> {
+        None
+    }
 }
 
 /// Checks the limits every backend shares.

@@ -8,14 +8,20 @@
 //! atomic (the writes of a batch apply one after another, each seeing the
 //! ones before it), and sixteen concurrent writers cost one fsync rather
 //! than sixteen. Reads do not queue: each is its own read transaction.
+//!
+//! A write's answer comes back on a one-shot channel, so an async caller
+//! (a guest's kv call) awaits it without holding a thread: the `*_async`
+//! methods. The blocking trait methods wait on the same channel.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
+use futures::executor::block_on;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use tokio::sync::oneshot;
 
 use super::{KvStore, StoreError, check_key, check_value, parse_decimal};
 
@@ -48,7 +54,7 @@ impl Drop for RedbStore {
 /// A write waiting for the writer thread, and where its outcome goes.
 struct Job {
     write: Write,
-    reply: SyncSender<Result<Outcome, StoreError>>,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
 /// The writes a service can make.
@@ -95,19 +101,96 @@ impl RedbStore {
         })
     }
 
-    /// Hands `write` to the writer thread and waits until it is committed.
-    fn write(&self, write: Write) -> Result<Outcome, StoreError> {
-        let (reply, outcome) = sync_channel(1);
+    /// Hands `write` to the writer thread; the answer, once committed,
+    /// resolves the returned future, which borrows nothing.
+    fn submit(
+        &self,
+        write: Write,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send + 'static {
         let stopped = || StoreError::Storage("the key-value store's writer stopped".into());
-        self.writes
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(Job { write, reply })
-            .map_err(|_| StoreError::Storage("the key-value store's writer stopped".into()))?;
-        outcome
-            .recv()
-            .map_err(|_| StoreError::Storage("the key-value store's writer stopped".into()))?
+        let (reply, outcome) = oneshot::channel();
+        let queued = match &self.writes {
+            Some(writes) => writes.send(Job { write, reply }).map_err(|_| stopped()),
+            None => Err(stopped()),
+        };
+        async move {
+            queued?;
+            outcome.await.map_err(|_| stopped())?
+        }
     }
+
+    /// [`KvStore::set`], awaited rather than blocking.
+    pub fn set_async(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let checked = check_key(key).and_then(|()| check_value(value));
+        let write =
+            checked.map(|()| self.submit(Write::Set(namespace.into(), key.into(), value.to_vec())));
+        async move { write?.await.map(|_| ()) }
+    }
+
+    /// [`KvStore::delete`], awaited rather than blocking.
+    pub fn delete_async(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send + 'static {
+        let write =
+            check_key(key).map(|()| self.submit(Write::Delete(namespace.into(), key.into())));
+        async move { flag(write?.await?) }
+    }
+
+    /// [`KvStore::increment`], awaited rather than blocking.
+    pub fn increment_async(
+        &self,
+        namespace: &str,
+        key: &str,
+        delta: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send + 'static {
+        let write = check_key(key)
+            .map(|()| self.submit(Write::Increment(namespace.into(), key.into(), delta)));
+        async move {
+            match write?.await? {
+                Outcome::Number(next) => Ok(next),
+                _ => Err(out_of_turn()),
+            }
+        }
+    }
+
+    /// [`KvStore::compare_and_swap`], awaited rather than blocking.
+    pub fn compare_and_swap_async(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send + 'static {
+        let checked = check_key(key).and_then(|()| check_value(new));
+        let write = checked.map(|()| {
+            self.submit(Write::CompareAndSwap(
+                namespace.into(),
+                key.into(),
+                expected.map(<[u8]>::to_vec),
+                new.to_vec(),
+            ))
+        });
+        async move { flag(write?.await?) }
+    }
+}
+
+/// The answer of a write that answers yes or no.
+fn flag(outcome: Outcome) -> Result<bool, StoreError> {
+    match outcome {
+        Outcome::Flag(flag) => Ok(flag),
+        _ => Err(out_of_turn()),
+    }
+}
+
+fn out_of_turn() -> StoreError {
+    StoreError::Storage("the writer answered out of turn".into())
 }
 
 fn storage(err: impl std::fmt::Display) -> StoreError {
@@ -230,20 +313,11 @@ impl KvStore for RedbStore {
     }
 
     fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        check_key(key)?;
-        check_value(value)?;
-        let write = Write::Set(namespace.into(), key.into(), value.to_vec());
-        self.write(write).map(|_| ())
+        block_on(self.set_async(namespace, key, value))
     }
 
     fn delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
-        check_key(key)?;
-        match self.write(Write::Delete(namespace.into(), key.into()))? {
-            Outcome::Flag(existed) => Ok(existed),
-            _ => Err(StoreError::Storage(
-                "the writer answered out of turn".into(),
-            )),
-        }
+        block_on(self.delete_async(namespace, key))
     }
 
     fn list_keys(
@@ -270,13 +344,7 @@ impl KvStore for RedbStore {
     }
 
     fn increment(&self, namespace: &str, key: &str, delta: i64) -> Result<i64, StoreError> {
-        check_key(key)?;
-        match self.write(Write::Increment(namespace.into(), key.into(), delta))? {
-            Outcome::Number(next) => Ok(next),
-            _ => Err(StoreError::Storage(
-                "the writer answered out of turn".into(),
-            )),
-        }
+        block_on(self.increment_async(namespace, key, delta))
     }
 
     fn compare_and_swap(
@@ -286,20 +354,11 @@ impl KvStore for RedbStore {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, StoreError> {
-        check_key(key)?;
-        check_value(new)?;
-        let write = Write::CompareAndSwap(
-            namespace.into(),
-            key.into(),
-            expected.map(<[u8]>::to_vec),
-            new.to_vec(),
-        );
-        match self.write(write)? {
-            Outcome::Flag(swapped) => Ok(swapped),
-            _ => Err(StoreError::Storage(
-                "the writer answered out of turn".into(),
-            )),
-        }
+        block_on(self.compare_and_swap_async(namespace, key, expected, new))
+    }
+
+    fn embedded(&self) -> Option<&RedbStore> {
+        Some(self)
     }
 }
 
