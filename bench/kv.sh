@@ -57,14 +57,23 @@ for i in "${!BINS[@]}"; do
     curl -sf -X PUT "127.0.0.1:$port/users/ana" -d '{"name": "Ana", "email": "ana@example.com"}' >/dev/null
 done
 
-echo "| binary | round | PUT /users/:id req/s | GET /users/ana req/s |"
-echo "| --- | --- | --- | --- |"
+# The server's user + system CPU time, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
+echo "| binary | round | PUT /users/:id req/s | server CPU per PUT | GET /users/ana req/s |"
+echo "| --- | --- | --- | --- | --- |"
 for round in $(seq 1 "$ROUNDS"); do
     for i in "${!BINS[@]}"; do
         p=${PORTS[$i]}
-        put=$(wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$WORK/put.lua" "http://127.0.0.1:$p" | awk '/Requests\/sec/ {print $2}')
+        before=$(cpu_ticks "${PIDS[$i]}")
+        out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$WORK/put.lua" "http://127.0.0.1:$p")
+        after=$(cpu_ticks "${PIDS[$i]}")
+        put=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        done_puts=$(awk '/requests in/ {print $1}' <<<"$out")
+        cpu_us=$(((after - before) * tick_us / (done_puts > 0 ? done_puts : 1)))
         get=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$p/users/ana" | awk '/Requests\/sec/ {print $2}')
-        printf '| %s | %s | %.0f | %.0f |\n' "${BINS[$i]#"$ROOT"/}" "$round" "$put" "$get"
+        printf '| %s | %s | %.0f | %s us | %.0f |\n' "${BINS[$i]#"$ROOT"/}" "$round" "$put" "$cpu_us" "$get"
     done
 done
 
@@ -73,5 +82,7 @@ redis-server --bind 127.0.0.1 --port 16499 --dir "$WORK/redis" --save '' --appen
     --appendfsync always --logfile "$WORK/redis/log" &
 PIDS+=($!)
 for _ in $(seq 1 50); do redis-cli -p 16499 ping >/dev/null 2>&1 && break; sleep 0.1; done
-set_rps=$(redis-benchmark -p 16499 -t set -c "$CONNS" -n 100000 -q | awk '/SET/ {print $2}')
+# --csv: the -q form rewrites one line with \r as it goes, so its first
+# figure is the 0 of the start.
+set_rps=$(redis-benchmark -p 16499 -t set -c "$CONNS" -n 100000 --csv | awk -F'"' '/^"SET"/ {print $4}')
 printf '\nRedis 7 appendfsync always, redis-benchmark -t set -c %s -n 100000: %s SET/s\n' "$CONNS" "$set_rps"
