@@ -402,6 +402,30 @@ fn a_guest_whose_client_leaves_mid_body_still_finishes() {
     );
 }
 
+#[test]
+fn a_client_that_stops_reading_does_not_keep_the_guest_past_its_deadline() {
+    let dir = faults_dir("timeout-ms = 1000\nconcurrency = 1\nqueue-timeout-ms = 10");
+    let hive = Hive::start(dir.path(), &[]);
+    let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
+    stream
+        .write_all(b"GET /wasi-http-faults/big-body HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // The client reads nothing: the 8 MiB body fills the socket, and the
+    // guest's writes wait. Its deadline must still end the call and free
+    // the service's only slot.
+    hive.wait_for_log(&[
+        "request failed",
+        "kind=timeout",
+        "component=wasi-http-faults",
+    ]);
+    let answer = client()
+        .get(hive.url("/wasi-http-faults/unknown"))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 404, "the slot was freed");
+    drop(stream);
+}
+
 /// Sends `chunks` as a chunked request body to `path`, pausing `pause`
 /// after each, and returns everything the host sends back until it closes
 /// the connection.

@@ -8,6 +8,7 @@
 //! | `/write-then-trap`   | sets a 200 head, writes 1 KiB, waits 300 ms, then panics           |
 //! | `/buffered-echo`     | reads the whole request body, then answers 200 with its length; a read error is answered 200 with the error's debug text |
 //! | `/slow-head`         | waits 10 s before answering 200                                    |
+//! | `/big-body`          | sets a 200 head and writes 8 MiB, 64 KiB at a time                  |
 //! | `/slow-body`         | sets a 200 head, writes 1 KiB, waits 1 s, writes again, then says on stderr that it finished |
 
 use std::io::Write as _;
@@ -62,6 +63,19 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
             "slow-head" => {
                 wasip2::clocks::monotonic_clock::subscribe_duration(10_000_000_000).block();
                 respond(response_out, 200, b"late");
+            }
+            "big-body" => {
+                let response = OutgoingResponse::new(Fields::new());
+                let body = response.body().expect("the body is taken once");
+                ResponseOutparam::set(response_out, Ok(response));
+                let mut out = body.write().expect("the stream is taken once");
+                for _ in 0..128 {
+                    if out.write_all(&[b'z'; 64 * 1024]).is_err() {
+                        break;
+                    }
+                }
+                drop(out);
+                let _ = OutgoingBody::finish(body, None);
             }
             "slow-body" => {
                 let response = OutgoingResponse::new(Fields::new());
