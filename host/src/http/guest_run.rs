@@ -1,29 +1,26 @@
-//! A `wasi:http` guest's call, run on the request's own task.
+//! A `wasi:http` guest's call, run on the request's own task for as long
+//! as the request waits on it.
 //!
-//! A guest keeps writing its response body after the head has gone back to
-//! hyper, so the call has to outlive the request handler's future. A task
-//! per request did that, at the price of a spawn and of wake-ups across
-//! threads for the head, the first frame and the end. Instead, whoever
-//! waits on the call moves it forward: the handler until the head and the
-//! first frame are ready, then the response body each time hyper asks it
-//! for a frame ([`DrivenBody`]). Only a call that outlives its body (the
-//! client went away mid-body, or the guest works on after the body ended)
-//! gets a task of its own, so it still finishes.
+//! Most calls are over by the time their response's head and first frame
+//! are ready (a handler that writes its whole answer at once), so the
+//! handler moves the call forward itself while it waits for those, rather
+//! than spawning a task per request and being woken from it. A call still
+//! running after the first frame is detached onto a task of its own: from
+//! then on hyper polls the body only as fast as the client reads, and the
+//! call's deadline must hold whatever the client does.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
-
-use hyper::body::{Body, Frame, SizeHint};
 
 use crate::runtime::failure::Failure;
 
 /// The call, boxed so moving it moves a pointer.
 type Call = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
 
-/// A guest's call that nothing runs but its owner's polls. Dropping it
-/// before it ends cancels the call (its instance is dropped, which the
-/// call path logs as a client that went away).
+/// A guest's call that nothing runs but its owner's polls, until
+/// detached. Dropping it before then cancels the call (its instance is
+/// dropped, which the call path logs as a client that went away).
 pub struct GuestRun {
     /// `None` once the call has ended.
     call: Option<Call>,
@@ -70,64 +67,11 @@ impl GuestRun {
         self.ended.take().unwrap_or(Ok(()))
     }
 
-    /// Lets the call finish on its own task: nothing waits on it any more.
+    /// Lets a call that has not ended finish on its own task: nothing
+    /// waits on it any more.
     pub fn detach(mut self) {
         if let Some(call) = self.call.take() {
             tokio::spawn(call);
-        }
-    }
-}
-
-/// A response body whose polls also move its guest's call forward; the
-/// call outliving the body is detached, not cancelled.
-pub struct DrivenBody<B> {
-    inner: B,
-    /// `None` once the call has ended.
-    run: Option<GuestRun>,
-}
-
-impl<B> DrivenBody<B> {
-    /// `inner`, the body `run`'s guest writes.
-    pub fn new(inner: B, run: GuestRun) -> DrivenBody<B> {
-        DrivenBody {
-            inner,
-            run: Some(run),
-        }
-    }
-}
-
-impl<B: Body + Unpin> Body for DrivenBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        // The guest first, so whatever it writes (or how it fails) is seen
-        // by the body in the same poll.
-        if let Some(run) = &mut self.run {
-            run.advance(cx);
-            if run.call.is_none() {
-                self.run = None;
-            }
-        }
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl<B> Drop for DrivenBody<B> {
-    fn drop(&mut self) {
-        if let Some(run) = self.run.take() {
-            run.detach();
         }
     }
 }
@@ -136,75 +80,51 @@ impl<B> Drop for DrivenBody<B> {
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
 
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, StreamBody};
-    use hyper::body::Frame;
-    use tokio::sync::mpsc;
+    use super::GuestRun;
 
-    use super::{DrivenBody, GuestRun};
-
-    /// A body fed through a channel, as wasmtime-wasi-http's is.
-    fn channel_body() -> (
-        mpsc::Sender<Result<Frame<Bytes>, std::convert::Infallible>>,
-        impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> + Unpin,
-    ) {
-        let (sender, mut receiver) = mpsc::channel(1);
-        let stream = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
-        (sender, StreamBody::new(stream))
-    }
-
-    #[tokio::test]
-    async fn the_body_runs_its_guest_even_when_the_guest_writes_more_than_the_channel_holds() {
-        let (sender, body) = channel_body();
-        let run = GuestRun::new(async move {
-            for chunk in ["a", "b", "c"] {
-                let _ = sender.send(Ok(Frame::data(Bytes::from(chunk)))).await;
-            }
-            Ok(())
-        });
-        let collected = DrivenBody::new(body, run).collect().await;
-        let bytes = collected.map(|c| c.to_bytes()).unwrap_or_default();
-        assert_eq!(bytes, Bytes::from("abc"));
-    }
-
-    #[tokio::test]
-    async fn a_call_outliving_its_body_finishes_on_its_own() {
-        let (sender, body) = channel_body();
+    /// A call that sets `flag` after `wait`.
+    fn flagging_call(wait: Duration) -> (Arc<AtomicBool>, GuestRun) {
         let finished = Arc::new(AtomicBool::new(false));
-        let (go, wait) = tokio::sync::oneshot::channel::<()>();
         let flag = finished.clone();
         let run = GuestRun::new(async move {
-            drop(sender);
-            let _ = wait.await;
+            tokio::time::sleep(wait).await;
             flag.store(true, Ordering::SeqCst);
             Ok(())
         });
-        let collected = DrivenBody::new(body, run).collect().await;
-        assert!(collected.is_ok());
-        // The body has ended and been dropped; the call waits on `go`.
-        let _ = go.send(());
+        (finished, run)
+    }
+
+    #[tokio::test]
+    async fn a_detached_call_finishes_on_its_own() {
+        let (finished, mut run) = flagging_call(Duration::from_millis(20));
+        run.alongside(std::future::ready(())).await;
+        run.detach();
         for _ in 0..100 {
             if finished.load(Ordering::SeqCst) {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the detached call never finished");
     }
 
     #[tokio::test]
     async fn dropping_an_undetached_run_cancels_its_call() {
-        let finished = Arc::new(AtomicBool::new(false));
-        let flag = finished.clone();
-        let mut run = GuestRun::new(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            flag.store(true, Ordering::SeqCst);
-            Ok(())
-        });
+        let (finished, mut run) = flagging_call(Duration::from_millis(20));
         run.alongside(std::future::ready(())).await;
         drop(run);
-        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(!finished.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_call_that_ended_while_waited_alongside_gives_its_result_to_finish() {
+        let (finished, mut run) = flagging_call(Duration::from_millis(1));
+        run.alongside(tokio::time::sleep(Duration::from_millis(30)))
+            .await;
+        assert!(finished.load(Ordering::SeqCst));
+        assert!(run.finish().await.is_ok());
     }
 }

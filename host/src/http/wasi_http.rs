@@ -23,7 +23,7 @@ use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
 
 use super::body::{HttpBody, HttpResponse};
 use super::guarded_body::GuardedBody;
-use super::guest_run::{DrivenBody, GuestRun};
+use super::guest_run::GuestRun;
 use super::prepend::Prepend;
 use super::problem::{failed, failure_response, problem};
 use crate::host::Host;
@@ -110,7 +110,8 @@ pub async fn serve(
 
 /// The response for the head the guest sets on `receiver`: held until the
 /// body's first frame, then streamed; or the failure that came first. The
-/// guest's call runs alongside, on this task (see [`GuestRun`]).
+/// guest's call runs alongside, on this task, until then (see
+/// [`GuestRun`]).
 async fn respond<E: std::fmt::Debug>(
     receiver: oneshot::Receiver<ResponseHead<E>>,
     mut run: GuestRun,
@@ -130,9 +131,12 @@ async fn respond<E: std::fmt::Debug>(
             if mark.is_set() {
                 return failure_after_head(run, mark, host, component, request_id).await;
             }
-            // From here the body moves the guest on as hyper sends it.
+            // A call still writing the body goes on on a task of its own:
+            // hyper polls the body only as fast as the client reads, and
+            // the call's deadline must hold whatever the client does.
+            run.detach();
             let cap = service.info.limits.response_body_bytes;
-            let body = DrivenBody::new(Prepend::new(first, body), run);
+            let body = Prepend::new(first, body);
             let body = Limited::new(body, cap)
                 .map_err(
                     move |err| match err.downcast::<wasmtime_wasi_http::Error>() {
