@@ -365,14 +365,18 @@ fn a_trap_after_bytes_went_out_is_logged_with_the_status_sent_and_its_kind() {
     );
 }
 
+/// Sends `GET path` on a connection of its own, and reads nothing yet.
+fn send_get(hive: &Hive, path: &str) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    stream
+}
+
 #[test]
 fn a_client_that_leaves_before_the_head_cancels_the_guest() {
     let dir = faults_dir("");
     let hive = Hive::start(dir.path(), &[]);
-    let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
-    stream
-        .write_all(b"GET /wasi-http-faults/slow-head HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
+    let stream = send_get(&hive, "/wasi-http-faults/slow-head");
     thread::sleep(Duration::from_millis(300));
     drop(stream);
     hive.wait_for_log(&["client went away", "component=wasi-http-faults"]);
@@ -382,10 +386,7 @@ fn a_client_that_leaves_before_the_head_cancels_the_guest() {
 fn a_guest_whose_client_leaves_mid_body_still_finishes() {
     let dir = faults_dir("");
     let hive = Hive::start(dir.path(), &[]);
-    let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
-    stream
-        .write_all(b"GET /wasi-http-faults/slow-body HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
+    let mut stream = send_get(&hive, "/wasi-http-faults/slow-body");
     // The head and the first KiB arrive; then the client leaves.
     let mut first = [0u8; 512];
     stream
@@ -406,10 +407,7 @@ fn a_guest_whose_client_leaves_mid_body_still_finishes() {
 fn a_client_that_stops_reading_does_not_keep_the_guest_past_its_deadline() {
     let dir = faults_dir("timeout-ms = 1000\nconcurrency = 1\nqueue-timeout-ms = 10");
     let hive = Hive::start(dir.path(), &[]);
-    let mut stream = std::net::TcpStream::connect(hive.address()).unwrap();
-    stream
-        .write_all(b"GET /wasi-http-faults/big-body HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
+    let stream = send_get(&hive, "/wasi-http-faults/big-body");
     // The client reads nothing: the 8 MiB body fills the socket, and the
     // guest's writes wait. Its deadline must still end the call and free
     // the service's only slot.

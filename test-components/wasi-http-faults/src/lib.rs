@@ -16,7 +16,7 @@ use std::io::Write as _;
 use wasip2::http::types::{
     Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use wasip2::io::streams::StreamError;
+use wasip2::io::streams::{OutputStream, StreamError};
 
 wasip2::http::proxy::export!(Faults);
 
@@ -43,10 +43,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
                 panic!("trapped after setting the response head");
             }
             "write-then-trap" => {
-                let response = OutgoingResponse::new(Fields::new());
-                let body = response.body().expect("the body is taken once");
-                ResponseOutparam::set(response_out, Ok(response));
-                let mut out = body.write().expect("the stream is taken once");
+                let (_body, mut out) = start_body(response_out);
                 let _ = out.write_all(&[b'x'; 1024]);
                 let _ = out.flush();
                 // Long enough for the head and the first bytes to go out.
@@ -65,10 +62,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
                 respond(response_out, 200, b"late");
             }
             "big-body" => {
-                let response = OutgoingResponse::new(Fields::new());
-                let body = response.body().expect("the body is taken once");
-                ResponseOutparam::set(response_out, Ok(response));
-                let mut out = body.write().expect("the stream is taken once");
+                let (body, mut out) = start_body(response_out);
                 for _ in 0..128 {
                     if out.write_all(&[b'z'; 64 * 1024]).is_err() {
                         break;
@@ -78,10 +72,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
                 let _ = OutgoingBody::finish(body, None);
             }
             "slow-body" => {
-                let response = OutgoingResponse::new(Fields::new());
-                let body = response.body().expect("the body is taken once");
-                ResponseOutparam::set(response_out, Ok(response));
-                let mut out = body.write().expect("the stream is taken once");
+                let (body, mut out) = start_body(response_out);
                 let _ = out.write_all(&[b'x'; 1024]);
                 let _ = out.flush();
                 wasip2::clocks::monotonic_clock::subscribe_duration(1_000_000_000).block();
@@ -95,6 +86,15 @@ impl wasip2::exports::http::incoming_handler::Guest for Faults {
             _ => respond(response_out, 404, b"unknown action"),
         }
     }
+}
+
+/// Sets a 200 head and returns its body and the stream that writes it.
+fn start_body(response_out: ResponseOutparam) -> (OutgoingBody, OutputStream) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().expect("the body is taken once");
+    ResponseOutparam::set(response_out, Ok(response));
+    let out = body.write().expect("the stream is taken once");
+    (body, out)
 }
 
 /// Reads the request body to its end; the error's debug text if that fails.
