@@ -21,29 +21,26 @@ type Call = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
 /// A guest's call that nothing runs but its owner's polls, until
 /// detached. Dropping it before then cancels the call (its instance is
 /// dropped, which the call path logs as a client that went away).
-pub struct GuestRun {
-    /// `None` once the call has ended.
-    call: Option<Call>,
-    /// What the call ended with, until [`GuestRun::finish`] takes it.
-    ended: Option<Result<(), Failure>>,
+pub struct GuestRun(State);
+
+/// Where a call is: still running, or over with its result.
+enum State {
+    Running(Call),
+    Ended(Result<(), Failure>),
 }
 
 impl GuestRun {
     /// `call`, not started yet.
     pub fn new(call: impl Future<Output = Result<(), Failure>> + Send + 'static) -> GuestRun {
-        GuestRun {
-            call: Some(Box::pin(call)),
-            ended: None,
-        }
+        GuestRun(State::Running(Box::pin(call)))
     }
 
     /// Moves the call forward as far as it goes without waiting.
     fn advance(&mut self, cx: &mut Context<'_>) {
-        if let Some(call) = &mut self.call
+        if let State::Running(call) = &mut self.0
             && let Poll::Ready(ended) = call.as_mut().poll(cx)
         {
-            self.call = None;
-            self.ended = Some(ended);
+            self.0 = State::Ended(ended);
         }
     }
 
@@ -59,18 +56,17 @@ impl GuestRun {
     }
 
     /// Waits for the call to end; what it ended with.
-    pub async fn finish(mut self) -> Result<(), Failure> {
-        if let Some(call) = self.call.take() {
-            return call.await;
+    pub async fn finish(self) -> Result<(), Failure> {
+        match self.0 {
+            State::Running(call) => call.await,
+            State::Ended(ended) => ended,
         }
-        // A call yields its result once, and only `finish` takes it.
-        self.ended.take().unwrap_or(Ok(()))
     }
 
     /// Lets a call that has not ended finish on its own task: nothing
     /// waits on it any more.
-    pub fn detach(mut self) {
-        if let Some(call) = self.call.take() {
+    pub fn detach(self) {
+        if let State::Running(call) = self.0 {
             tokio::spawn(call);
         }
     }
