@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use wasmtime::component::Val;
 
 use crate::api::bindings::services::CallError;
@@ -76,7 +76,11 @@ impl Host {
         let metrics = Arc::new(Metrics::new());
         let kv: Arc<dyn KvStore> = match &settings.kv {
             KvBackend::Embedded(dir) => Arc::new(RedbStore::open(dir)?),
-            KvBackend::Redis(url) => Arc::new(RedisStore::open(url, metrics.kv_failures())?),
+            KvBackend::Redis(url) => {
+                let runtime = tokio::runtime::Handle::try_current()
+                    .context("the Redis store needs the async runtime")?;
+                Arc::new(runtime.block_on(RedisStore::open(url, metrics.kv_failures()))?)
+            }
         };
         let registry = Arc::new(Registry::new(
             targets,

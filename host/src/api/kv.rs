@@ -1,9 +1,7 @@
 //! `hive:service/kv`: each service's private key-value store. The namespace
 //! is the calling service's name, chosen by the host, so a service cannot
-//! name another's data. Reads, and every call to a backend other than the
-//! embedded store, run on the blocking pool; the embedded store's writes
-//! are awaited directly (they wait on its writer thread, not on a thread
-//! of ours).
+//! name another's data. Each call awaits the store's own future (see
+//! [`crate::kv::StoreFuture`]): no thread of ours waits on a write.
 
 use std::sync::Arc;
 
@@ -34,58 +32,31 @@ impl KvCtx {
     pub fn new(store: Arc<dyn KvStore>, namespace: Arc<str>) -> KvCtx {
         KvCtx { store, namespace }
     }
-
-    /// Runs `op` against the store, in this service's namespace, off the
-    /// async workers. The future borrows nothing from `self`, so it is
-    /// `Send` while instance state is not `Sync`.
-    fn run<R: Send + 'static>(
-        &self,
-        op: impl FnOnce(&dyn KvStore, &str) -> Result<R, StoreError> + Send + 'static,
-    ) -> impl Future<Output = Result<R, Error>> + Send + 'static {
-        let store = self.store.clone();
-        let namespace = self.namespace.clone();
-        async move {
-            match tokio::task::spawn_blocking(move || op(store.as_ref(), &namespace)).await {
-                Ok(result) => result.map_err(Error::from),
-                Err(err) => Err(Error::Storage(format!("storage task failed: {err}"))),
-            }
-        }
-    }
 }
 
 impl kv::Host for KvCtx {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
-        self.run(move |store, ns| store.get(ns, &key)).await
+        Ok(self.store.get(&self.namespace, &key).await?)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
-        if let Some(embedded) = self.store.embedded() {
-            let write = embedded.set_async(&self.namespace, &key, &value);
-            return write.await.map_err(Error::from);
-        }
-        self.run(move |store, ns| store.set(ns, &key, &value)).await
+        Ok(self.store.set(&self.namespace, &key, &value).await?)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, Error> {
-        if let Some(embedded) = self.store.embedded() {
-            let write = embedded.delete_async(&self.namespace, &key);
-            return write.await.map_err(Error::from);
-        }
-        self.run(move |store, ns| store.delete(ns, &key)).await
+        Ok(self.store.delete(&self.namespace, &key).await?)
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, Error> {
-        self.run(move |store, ns| store.list_keys(ns, &prefix, limit as usize))
-            .await
+        let limit = limit as usize;
+        Ok(self
+            .store
+            .list_keys(&self.namespace, &prefix, limit)
+            .await?)
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
-        if let Some(embedded) = self.store.embedded() {
-            let write = embedded.increment_async(&self.namespace, &key, delta);
-            return write.await.map_err(Error::from);
-        }
-        self.run(move |store, ns| store.increment(ns, &key, delta))
-            .await
+        Ok(self.store.increment(&self.namespace, &key, delta).await?)
     }
 
     async fn compare_and_swap(
@@ -94,13 +65,10 @@ impl kv::Host for KvCtx {
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, Error> {
-        if let Some(embedded) = self.store.embedded() {
-            let write =
-                embedded.compare_and_swap_async(&self.namespace, &key, expected.as_deref(), &new);
-            return write.await.map_err(Error::from);
-        }
-        self.run(move |store, ns| store.compare_and_swap(ns, &key, expected.as_deref(), &new))
-            .await
+        let swap = self
+            .store
+            .compare_and_swap(&self.namespace, &key, expected.as_deref(), &new);
+        Ok(swap.await?)
     }
 }
 

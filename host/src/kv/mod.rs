@@ -9,6 +9,7 @@ pub mod redis;
 #[cfg(test)]
 pub mod suite;
 
+use futures::future::BoxFuture;
 use thiserror::Error;
 
 /// Longest key a service may use, in bytes.
@@ -34,24 +35,27 @@ pub enum StoreError {
     Storage(String),
 }
 
-/// A durable, namespaced key-value store. Writes are durable when they
-/// return `Ok`; `increment` and `compare_and_swap` are atomic.
+/// What a store operation gives back: a future that owns all it needs, so
+/// a guest's kv call awaits it without borrowing the store or holding a
+/// thread (the embedded store's writes wait on its writer, Redis on the
+/// network; only the embedded store's reads run on the blocking pool).
+pub type StoreFuture<T> = BoxFuture<'static, Result<T, StoreError>>;
+
+/// A durable, namespaced key-value store. Writes are durable when their
+/// future resolves to `Ok`; `increment` and `compare_and_swap` are atomic.
+/// Arguments are checked (and copied) when the method is called, so a bad
+/// key fails however late the future is polled.
 pub trait KvStore: Send + Sync {
     /// The value under `key`, if any.
-    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn get(&self, namespace: &str, key: &str) -> StoreFuture<Option<Vec<u8>>>;
     /// Stores `value` under `key`.
-    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
-    /// Removes `key`; returns whether it existed.
-    fn delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError>;
+    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> StoreFuture<()>;
+    /// Removes `key`; resolves to whether it existed.
+    fn delete(&self, namespace: &str, key: &str) -> StoreFuture<bool>;
     /// Up to `limit` keys starting with `prefix`, in byte order.
-    fn list_keys(
-        &self,
-        namespace: &str,
-        prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError>;
+    fn list_keys(&self, namespace: &str, prefix: &str, limit: usize) -> StoreFuture<Vec<String>>;
     /// Adds `delta` to the decimal integer under `key` (missing is 0).
-    fn increment(&self, namespace: &str, key: &str, delta: i64) -> Result<i64, StoreError>;
+    fn increment(&self, namespace: &str, key: &str, delta: i64) -> StoreFuture<i64>;
     /// Sets `key` to `new` if its value equals `expected` (`None`: absent).
     fn compare_and_swap(
         &self,
@@ -59,13 +63,13 @@ pub trait KvStore: Send + Sync {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
-    ) -> Result<bool, StoreError>;
-    /// The embedded store, if this is it: its writes can be awaited
-    /// without holding a thread while they wait for their commit. Other
-    /// backends run on the blocking pool.
-    fn embedded(&self) -> Option<&redb::RedbStore> {
-        None
-    }
+    ) -> StoreFuture<bool>;
+}
+
+/// A future that fails at once with `err`: how a method reports arguments
+/// it refused before any work started.
+pub fn refused<T: Send + 'static>(err: StoreError) -> StoreFuture<T> {
+    Box::pin(std::future::ready(Err(err)))
 }
 
 /// Checks the limits every backend shares.

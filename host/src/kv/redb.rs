@@ -9,9 +9,9 @@
 //! ones before it), and sixteen concurrent writers cost one fsync rather
 //! than sixteen. Reads do not queue: each is its own read transaction.
 //!
-//! A write's answer comes back on a one-shot channel, so an async caller
-//! (a guest's kv call) awaits it without holding a thread: the `*_async`
-//! methods. The blocking trait methods wait on the same channel.
+//! A write's answer comes back on a one-shot channel, so its caller (a
+//! guest's kv call) awaits it without holding a thread. Reads run on the
+//! blocking pool, since one may wait on the disk.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,11 +19,10 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
-use futures::executor::block_on;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use tokio::sync::oneshot;
 
-use super::{KvStore, StoreError, check_key, check_value, parse_decimal};
+use super::{KvStore, StoreError, StoreFuture, check_key, check_value, parse_decimal, refused};
 
 /// All services share one table; the key's first half is the namespace.
 const TABLE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
@@ -119,65 +118,19 @@ impl RedbStore {
         }
     }
 
-    /// [`KvStore::set`], awaited rather than blocking.
-    pub fn set_async(
+    /// Runs `read` on the blocking pool: a read transaction may wait on
+    /// the disk, which must not stall an async worker.
+    fn read<T: Send + 'static>(
         &self,
-        namespace: &str,
-        key: &str,
-        value: &[u8],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
-        let checked = check_key(key).and_then(|()| check_value(value));
-        let write =
-            checked.map(|()| self.submit(Write::Set(namespace.into(), key.into(), value.to_vec())));
-        async move { write?.await.map(|_| ()) }
-    }
-
-    /// [`KvStore::delete`], awaited rather than blocking.
-    pub fn delete_async(
-        &self,
-        namespace: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send + 'static {
-        let write =
-            check_key(key).map(|()| self.submit(Write::Delete(namespace.into(), key.into())));
-        async move { flag(write?.await?) }
-    }
-
-    /// [`KvStore::increment`], awaited rather than blocking.
-    pub fn increment_async(
-        &self,
-        namespace: &str,
-        key: &str,
-        delta: i64,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send + 'static {
-        let write = check_key(key)
-            .map(|()| self.submit(Write::Increment(namespace.into(), key.into(), delta)));
-        async move {
-            match write?.await? {
-                Outcome::Number(next) => Ok(next),
-                _ => Err(out_of_turn()),
+        read: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || read(&db)).await {
+                Ok(result) => result,
+                Err(err) => Err(StoreError::Storage(format!("storage task failed: {err}"))),
             }
-        }
-    }
-
-    /// [`KvStore::compare_and_swap`], awaited rather than blocking.
-    pub fn compare_and_swap_async(
-        &self,
-        namespace: &str,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: &[u8],
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send + 'static {
-        let checked = check_key(key).and_then(|()| check_value(new));
-        let write = checked.map(|()| {
-            self.submit(Write::CompareAndSwap(
-                namespace.into(),
-                key.into(),
-                expected.map(<[u8]>::to_vec),
-                new.to_vec(),
-            ))
-        });
-        async move { flag(write?.await?) }
+        })
     }
 }
 
@@ -304,47 +257,70 @@ fn apply(table: &mut Table<(&str, &str), &[u8]>, write: &Write) -> Result<Outcom
 }
 
 impl KvStore for RedbStore {
-    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        check_key(key)?;
-        let read = self.db.begin_read().map_err(storage)?;
-        let table = read.open_table(TABLE).map_err(storage)?;
-        let value = table.get((namespace, key)).map_err(storage)?;
-        Ok(value.map(|v| v.value().to_vec()))
-    }
-
-    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        block_on(self.set_async(namespace, key, value))
-    }
-
-    fn delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
-        block_on(self.delete_async(namespace, key))
-    }
-
-    fn list_keys(
-        &self,
-        namespace: &str,
-        prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
-        let read = self.db.begin_read().map_err(storage)?;
-        let table = read.open_table(TABLE).map_err(storage)?;
-        let mut keys = Vec::new();
-        for entry in table.range((namespace, prefix)..).map_err(storage)? {
-            if keys.len() >= limit {
-                break;
-            }
-            let (key, _) = entry.map_err(storage)?;
-            let (entry_namespace, entry_key) = key.value();
-            if entry_namespace != namespace || !entry_key.starts_with(prefix) {
-                break;
-            }
-            keys.push(entry_key.to_string());
+    fn get(&self, namespace: &str, key: &str) -> StoreFuture<Option<Vec<u8>>> {
+        if let Err(err) = check_key(key) {
+            return refused(err);
         }
-        Ok(keys)
+        let (namespace, key) = (namespace.to_owned(), key.to_owned());
+        self.read(move |db| {
+            let read = db.begin_read().map_err(storage)?;
+            let table = read.open_table(TABLE).map_err(storage)?;
+            let value = table
+                .get((namespace.as_str(), key.as_str()))
+                .map_err(storage)?;
+            Ok(value.map(|v| v.value().to_vec()))
+        })
     }
 
-    fn increment(&self, namespace: &str, key: &str, delta: i64) -> Result<i64, StoreError> {
-        block_on(self.increment_async(namespace, key, delta))
+    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> StoreFuture<()> {
+        if let Err(err) = check_key(key).and_then(|()| check_value(value)) {
+            return refused(err);
+        }
+        let write = self.submit(Write::Set(namespace.into(), key.into(), value.to_vec()));
+        Box::pin(async move { write.await.map(|_| ()) })
+    }
+
+    fn delete(&self, namespace: &str, key: &str) -> StoreFuture<bool> {
+        if let Err(err) = check_key(key) {
+            return refused(err);
+        }
+        let write = self.submit(Write::Delete(namespace.into(), key.into()));
+        Box::pin(async move { flag(write.await?) })
+    }
+
+    fn list_keys(&self, namespace: &str, prefix: &str, limit: usize) -> StoreFuture<Vec<String>> {
+        let (namespace, prefix) = (namespace.to_owned(), prefix.to_owned());
+        self.read(move |db| {
+            let read = db.begin_read().map_err(storage)?;
+            let table = read.open_table(TABLE).map_err(storage)?;
+            let mut keys = Vec::new();
+            let start = (namespace.as_str(), prefix.as_str());
+            for entry in table.range(start..).map_err(storage)? {
+                if keys.len() >= limit {
+                    break;
+                }
+                let (key, _) = entry.map_err(storage)?;
+                let (entry_namespace, entry_key) = key.value();
+                if entry_namespace != namespace || !entry_key.starts_with(prefix.as_str()) {
+                    break;
+                }
+                keys.push(entry_key.to_string());
+            }
+            Ok(keys)
+        })
+    }
+
+    fn increment(&self, namespace: &str, key: &str, delta: i64) -> StoreFuture<i64> {
+        if let Err(err) = check_key(key) {
+            return refused(err);
+        }
+        let write = self.submit(Write::Increment(namespace.into(), key.into(), delta));
+        Box::pin(async move {
+            match write.await? {
+                Outcome::Number(next) => Ok(next),
+                _ => Err(out_of_turn()),
+            }
+        })
     }
 
     fn compare_and_swap(
@@ -353,12 +329,17 @@ impl KvStore for RedbStore {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
-    ) -> Result<bool, StoreError> {
-        block_on(self.compare_and_swap_async(namespace, key, expected, new))
-    }
-
-    fn embedded(&self) -> Option<&RedbStore> {
-        Some(self)
+    ) -> StoreFuture<bool> {
+        if let Err(err) = check_key(key).and_then(|()| check_value(new)) {
+            return refused(err);
+        }
+        let write = self.submit(Write::CompareAndSwap(
+            namespace.into(),
+            key.into(),
+            expected.map(<[u8]>::to_vec),
+            new.to_vec(),
+        ));
+        Box::pin(async move { flag(write.await?) })
     }
 }
 
@@ -374,16 +355,15 @@ mod tests {
 
     crate::kv::suite::kv_suite!(store());
 
-    #[test]
-    fn data_survives_reopening() {
+    #[tokio::test]
+    async fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        RedbStore::open(dir.path())
-            .unwrap()
-            .set("s", "k", b"kept")
-            .unwrap();
+        let store = RedbStore::open(dir.path()).unwrap();
+        store.set("s", "k", b"kept").await.unwrap();
+        drop(store);
         let reopened = RedbStore::open(dir.path()).unwrap();
         assert_eq!(
-            reopened.get("s", "k").unwrap().as_deref(),
+            reopened.get("s", "k").await.unwrap().as_deref(),
             Some(&b"kept"[..])
         );
     }

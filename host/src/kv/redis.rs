@@ -21,6 +21,7 @@
 //! a `storage` error (503 to an HTTP caller), logged and counted. After a
 //! timeout the outcome of a write is unknown: it may have been applied.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,7 +29,7 @@ use prometheus_client::metrics::counter::Counter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, RedisError, Script};
 
-use super::{KvStore, StoreError, check_key, check_value};
+use super::{KvStore, StoreError, StoreFuture, check_key, check_value, refused};
 
 /// How long one operation may take, reconnecting included.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -36,13 +37,17 @@ const DEADLINE: Duration = Duration::from_secs(5);
 /// A Redis-backed [`KvStore`].
 pub struct RedisStore {
     connection: ConnectionManager,
-    runtime: tokio::runtime::Handle,
+    scripts: Arc<Scripts>,
+    /// Operations that failed for want of Redis, for the metrics.
+    failures: Counter,
+}
+
+/// The Lua scripts that keep a namespace's two keys in step.
+struct Scripts {
     set: Script,
     delete: Script,
     compare_and_swap: Script,
     increment: Script,
-    /// Operations that failed for want of Redis, for the metrics.
-    failures: Counter,
 }
 
 /// The two keys of `namespace`: its values and its sorted key index.
@@ -91,56 +96,60 @@ pub fn redact(url: &str) -> String {
 }
 
 impl RedisStore {
-    /// Connects to `url`, counting failed operations in `failures`. Must
-    /// be called from a thread that may block inside the Tokio runtime (the
-    /// blocking pool), as the host's start is.
-    pub fn open(url: &str, failures: Counter) -> anyhow::Result<RedisStore> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .context("the Redis store needs the async runtime")?;
-        let mut connection = runtime.block_on(connect(url))?;
-        warn_unless_durable(&runtime, &mut connection);
-        Ok(RedisStore {
-            connection,
-            runtime,
+    /// Connects to `url`, counting failed operations in `failures`.
+    pub async fn open(url: &str, failures: Counter) -> anyhow::Result<RedisStore> {
+        let mut connection = connect(url).await?;
+        warn_unless_durable(&mut connection).await;
+        let scripts = Scripts {
             set: Script::new(include_str!("redis_lua/set.lua")),
             delete: Script::new(include_str!("redis_lua/delete.lua")),
             compare_and_swap: Script::new(include_str!("redis_lua/cas.lua")),
             increment: Script::new(include_str!("redis_lua/incr.lua")),
+        };
+        Ok(RedisStore {
+            connection,
+            scripts: Arc::new(scripts),
             failures,
         })
     }
 
-    /// Runs `operation` to completion within [`DEADLINE`], from the
-    /// blocking pool.
-    fn run<T>(
-        &self,
-        operation: impl Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, RedisError> {
-        // The timer is made inside the runtime: the calling thread may not
-        // be one of its own.
-        let bounded = async { tokio::time::timeout(DEADLINE, operation).await };
-        match self.runtime.block_on(bounded) {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("Redis did not answer within {DEADLINE:?}"),
-            ))),
-        }
+    /// What an operation's future needs: a handle on the connection, the
+    /// scripts and the failure counter, all cheap clones.
+    fn parts(&self) -> (ConnectionManager, Arc<Scripts>, Counter) {
+        (
+            self.connection.clone(),
+            self.scripts.clone(),
+            self.failures.clone(),
+        )
     }
+}
 
-    /// A failed operation as a storage error, logged and counted once.
-    fn storage(&self, err: RedisError) -> StoreError {
-        self.failures.inc();
-        tracing::warn!("key-value store (Redis) failed: {err}");
-        StoreError::Storage(format!("Redis: {err}"))
+/// `operation`, bounded by [`DEADLINE`]: no answer in time is a failure
+/// like any other.
+async fn within_deadline<T>(
+    operation: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    match tokio::time::timeout(DEADLINE, operation).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("Redis did not answer within {DEADLINE:?}"),
+        ))),
     }
+}
+
+/// A failed operation as a storage error, logged and counted once.
+fn storage(failures: &Counter, err: RedisError) -> StoreError {
+    failures.inc();
+    tracing::warn!("key-value store (Redis) failed: {err}");
+    StoreError::Storage(format!("Redis: {err}"))
 }
 
 /// Says so at start when the server would not keep an acknowledged write
 /// through a crash (a managed Redis may refuse `CONFIG`; that is only
 /// logged).
-fn warn_unless_durable(runtime: &tokio::runtime::Handle, connection: &mut ConnectionManager) {
-    let asked = runtime.block_on(async {
+async fn warn_unless_durable(connection: &mut ConnectionManager) {
+    let asked = async {
         let appendonly: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")
             .arg("appendonly")
@@ -152,7 +161,8 @@ fn warn_unless_durable(runtime: &tokio::runtime::Handle, connection: &mut Connec
             .query_async(connection)
             .await?;
         Ok::<_, RedisError>((appendonly.get(1).cloned(), fsync.get(1).cloned()))
-    });
+    };
+    let asked = within_deadline(asked).await;
     match asked {
         Ok((Some(appendonly), Some(fsync))) if appendonly == "yes" && fsync == "always" => {}
         Ok((appendonly, fsync)) => tracing::warn!(
@@ -166,52 +176,58 @@ fn warn_unless_durable(runtime: &tokio::runtime::Handle, connection: &mut Connec
 }
 
 impl KvStore for RedisStore {
-    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        check_key(key)?;
+    fn get(&self, namespace: &str, key: &str) -> StoreFuture<Option<Vec<u8>>> {
+        if let Err(err) = check_key(key) {
+            return refused(err);
+        }
         let (data, _) = keys(namespace);
-        let mut connection = self.connection.clone();
-        self.run(async move { connection.hget(data, key).await })
-            .map_err(|err| self.storage(err))
+        let key = key.to_owned();
+        let (mut connection, _, failures) = self.parts();
+        Box::pin(async move {
+            within_deadline(connection.hget(data, key))
+                .await
+                .map_err(|err| storage(&failures, err))
+        })
     }
 
-    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        check_key(key)?;
-        check_value(value)?;
+    fn set(&self, namespace: &str, key: &str, value: &[u8]) -> StoreFuture<()> {
+        if let Err(err) = check_key(key).and_then(|()| check_value(value)) {
+            return refused(err);
+        }
         let (data, index) = keys(namespace);
-        let mut connection = self.connection.clone();
-        let script = &self.set;
-        self.run(async move {
-            let mut invocation = script.key(&data);
+        let (key, value) = (key.to_owned(), value.to_vec());
+        let (mut connection, scripts, failures) = self.parts();
+        Box::pin(async move {
+            let mut invocation = scripts.set.key(&data);
             invocation.key(&index).arg(key).arg(value);
-            invocation.invoke_async::<i64>(&mut connection).await
+            within_deadline(invocation.invoke_async::<i64>(&mut connection))
+                .await
+                .map(|_| ())
+                .map_err(|err| storage(&failures, err))
         })
-        .map(|_| ())
-        .map_err(|err| self.storage(err))
     }
 
-    fn delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
-        check_key(key)?;
+    fn delete(&self, namespace: &str, key: &str) -> StoreFuture<bool> {
+        if let Err(err) = check_key(key) {
+            return refused(err);
+        }
         let (data, index) = keys(namespace);
-        let mut connection = self.connection.clone();
-        let script = &self.delete;
-        self.run(async move {
-            let mut invocation = script.key(&data);
+        let key = key.to_owned();
+        let (mut connection, scripts, failures) = self.parts();
+        Box::pin(async move {
+            let mut invocation = scripts.delete.key(&data);
             invocation.key(&index).arg(key);
-            invocation.invoke_async::<i64>(&mut connection).await
+            within_deadline(invocation.invoke_async::<i64>(&mut connection))
+                .await
+                .map(|existed| existed == 1)
+                .map_err(|err| storage(&failures, err))
         })
-        .map(|existed| existed == 1)
-        .map_err(|err| self.storage(err))
     }
 
-    fn list_keys(
-        &self,
-        namespace: &str,
-        prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<String>, StoreError> {
+    fn list_keys(&self, namespace: &str, prefix: &str, limit: usize) -> StoreFuture<Vec<String>> {
         // Redis reads `LIMIT 0 0` as "no limit".
         if limit == 0 {
-            return Ok(Vec::new());
+            return Box::pin(std::future::ready(Ok(Vec::new())));
         }
         let (_, index) = keys(namespace);
         // Every key starting with `prefix` lies in [prefix, prefix + 0xFF):
@@ -227,33 +243,35 @@ impl KvStore for RedisStore {
             (min, max)
         };
         let count = isize::try_from(limit).unwrap_or(isize::MAX);
-        let mut connection = self.connection.clone();
-        self.run(async move {
-            connection
-                .zrangebylex_limit(index, min, max, 0, count)
+        let (mut connection, _, failures) = self.parts();
+        Box::pin(async move {
+            within_deadline(connection.zrangebylex_limit(index, min, max, 0, count))
                 .await
+                .map_err(|err| storage(&failures, err))
         })
-        .map_err(|err| self.storage(err))
     }
 
-    fn increment(&self, namespace: &str, key: &str, delta: i64) -> Result<i64, StoreError> {
-        check_key(key)?;
+    fn increment(&self, namespace: &str, key: &str, delta: i64) -> StoreFuture<i64> {
+        if let Err(err) = check_key(key) {
+            return refused(err);
+        }
         let (data, index) = keys(namespace);
-        let mut connection = self.connection.clone();
-        let script = &self.increment;
-        let text: String = self
-            .run(async move {
-                let mut invocation = script.key(&data);
-                invocation.key(&index).arg(key).arg(delta.to_string());
-                invocation.invoke_async(&mut connection).await
+        let key = key.to_owned();
+        let (mut connection, scripts, failures) = self.parts();
+        Box::pin(async move {
+            let mut invocation = scripts.increment.key(&data);
+            invocation.key(&index).arg(key).arg(delta.to_string());
+            let text: String = within_deadline(invocation.invoke_async(&mut connection))
+                .await
+                .map_err(|err| match err.code() {
+                    Some("HIVE_NAN") => StoreError::NotANumber,
+                    Some("HIVE_OVERFLOW") => StoreError::Storage("increment overflows i64".into()),
+                    _ => storage(&failures, err),
+                })?;
+            text.parse().map_err(|_| {
+                StoreError::Storage(format!("Redis answered {text:?} to an increment"))
             })
-            .map_err(|err| match err.code() {
-                Some("HIVE_NAN") => StoreError::NotANumber,
-                Some("HIVE_OVERFLOW") => StoreError::Storage("increment overflows i64".into()),
-                _ => self.storage(err),
-            })?;
-        text.parse()
-            .map_err(|_| StoreError::Storage(format!("Redis answered {text:?} to an increment")))
+        })
     }
 
     fn compare_and_swap(
@@ -262,28 +280,30 @@ impl KvStore for RedisStore {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
-    ) -> Result<bool, StoreError> {
-        check_key(key)?;
-        check_value(new)?;
+    ) -> StoreFuture<bool> {
+        if let Err(err) = check_key(key).and_then(|()| check_value(new)) {
+            return refused(err);
+        }
         let (data, index) = keys(namespace);
         let (expect_present, expected) = match expected {
-            None => ("0", &b""[..]),
-            Some(value) => ("1", value),
+            None => ("0", Vec::new()),
+            Some(value) => ("1", value.to_vec()),
         };
-        let mut connection = self.connection.clone();
-        let script = &self.compare_and_swap;
-        self.run(async move {
-            let mut invocation = script.key(&data);
+        let (key, new) = (key.to_owned(), new.to_vec());
+        let (mut connection, scripts, failures) = self.parts();
+        Box::pin(async move {
+            let mut invocation = scripts.compare_and_swap.key(&data);
             invocation
                 .key(&index)
                 .arg(key)
                 .arg(new)
                 .arg(expect_present)
                 .arg(expected);
-            invocation.invoke_async::<i64>(&mut connection).await
+            within_deadline(invocation.invoke_async::<i64>(&mut connection))
+                .await
+                .map(|swapped| swapped == 1)
+                .map_err(|err| storage(&failures, err))
         })
-        .map(|swapped| swapped == 1)
-        .map_err(|err| self.storage(err))
     }
 }
 
@@ -296,7 +316,6 @@ mod tests {
     pub(crate) struct TestRedis {
         process: std::process::Child,
         _dir: tempfile::TempDir,
-        _runtime: tokio::runtime::Runtime,
     }
 
     impl Drop for TestRedis {
@@ -312,7 +331,7 @@ mod tests {
     }
 
     /// A fresh server and a store on it.
-    fn store() -> (TestRedis, RedisStore) {
+    async fn store() -> (TestRedis, RedisStore) {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let process = std::process::Command::new("redis-server")
@@ -330,36 +349,33 @@ mod tests {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("redis-server is needed for this test: run scripts/test.sh, which installs it");
-        let runtime = tokio::runtime::Runtime::new().unwrap();
         let url = format!("redis://127.0.0.1:{port}/0");
-        let _entered = runtime.enter();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let store = loop {
-            match RedisStore::open(&url, Counter::default()) {
+            match RedisStore::open(&url, Counter::default()).await {
                 Ok(store) => break store,
                 Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
+                    tokio::time::sleep(Duration::from_millis(50)).await
                 }
                 Err(err) => panic!("redis-server did not come up: {err:#}"),
             }
         };
-        let server = TestRedis {
-            process,
-            _dir: dir,
-            _runtime: runtime,
-        };
+        let server = TestRedis { process, _dir: dir };
         (server, store)
     }
 
-    crate::kv::suite::kv_suite!(store());
+    crate::kv::suite::kv_suite!(store().await);
 
-    #[test]
-    fn a_dead_server_is_a_storage_error_within_the_deadline_and_counted() {
-        let (server, kv) = store();
-        kv.set("s", "k", b"v").unwrap();
+    #[tokio::test]
+    async fn a_dead_server_is_a_storage_error_within_the_deadline_and_counted() {
+        let (server, kv) = store().await;
+        kv.set("s", "k", b"v").await.unwrap();
         drop(server);
         let started = std::time::Instant::now();
-        assert!(matches!(kv.get("s", "k"), Err(StoreError::Storage(_))));
+        assert!(matches!(
+            kv.get("s", "k").await,
+            Err(StoreError::Storage(_))
+        ));
         assert!(started.elapsed() <= DEADLINE + Duration::from_secs(1));
         assert!(kv.failures.get() >= 1);
     }

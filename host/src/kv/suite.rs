@@ -4,112 +4,134 @@
 
 use super::{KvStore, MAX_KEY_BYTES, MAX_VALUE_BYTES, StoreError};
 
-pub fn set_get_delete(kv: &dyn KvStore) {
-    assert_eq!(kv.get("a", "k").unwrap(), None);
-    kv.set("a", "k", b"v").unwrap();
-    assert_eq!(kv.get("a", "k").unwrap().as_deref(), Some(&b"v"[..]));
-    assert!(kv.delete("a", "k").unwrap());
-    assert!(!kv.delete("a", "k").unwrap());
-    assert_eq!(kv.get("a", "k").unwrap(), None);
+pub async fn set_get_delete(kv: &dyn KvStore) {
+    assert_eq!(kv.get("a", "k").await.unwrap(), None);
+    kv.set("a", "k", b"v").await.unwrap();
+    assert_eq!(kv.get("a", "k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(kv.delete("a", "k").await.unwrap());
+    assert!(!kv.delete("a", "k").await.unwrap());
+    assert_eq!(kv.get("a", "k").await.unwrap(), None);
 }
 
-pub fn namespaces_are_isolated(kv: &dyn KvStore) {
-    kv.set("a", "k", b"from a").unwrap();
-    assert_eq!(kv.get("b", "k").unwrap(), None);
-    kv.set("ab", "x", b"1").unwrap();
-    assert_eq!(kv.list_keys("a", "", 100).unwrap(), vec!["k"]);
-    assert_eq!(kv.list_keys("b", "", 100).unwrap(), Vec::<String>::new());
+pub async fn namespaces_are_isolated(kv: &dyn KvStore) {
+    kv.set("a", "k", b"from a").await.unwrap();
+    assert_eq!(kv.get("b", "k").await.unwrap(), None);
+    kv.set("ab", "x", b"1").await.unwrap();
+    assert_eq!(kv.list_keys("a", "", 100).await.unwrap(), vec!["k"]);
+    assert_eq!(
+        kv.list_keys("b", "", 100).await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
-pub fn list_keys_by_prefix_with_limit(kv: &dyn KvStore) {
+pub async fn list_keys_by_prefix_with_limit(kv: &dyn KvStore) {
     for key in ["user/2", "user/1", "order/1", "user/3", "userx"] {
-        kv.set("s", key, b"").unwrap();
+        kv.set("s", key, b"").await.unwrap();
     }
     assert_eq!(
-        kv.list_keys("s", "user/", 100).unwrap(),
+        kv.list_keys("s", "user/", 100).await.unwrap(),
         vec!["user/1", "user/2", "user/3"]
     );
     assert_eq!(
-        kv.list_keys("s", "user/", 2).unwrap(),
+        kv.list_keys("s", "user/", 2).await.unwrap(),
         vec!["user/1", "user/2"]
     );
 }
 
-pub fn increment_counts_from_zero_and_rejects_text(kv: &dyn KvStore) {
-    assert_eq!(kv.increment("s", "n", 1).unwrap(), 1);
-    assert_eq!(kv.increment("s", "n", 5).unwrap(), 6);
-    assert_eq!(kv.get("s", "n").unwrap().as_deref(), Some(&b"6"[..]));
-    kv.set("s", "t", b"abc").unwrap();
+pub async fn increment_counts_from_zero_and_rejects_text(kv: &dyn KvStore) {
+    assert_eq!(kv.increment("s", "n", 1).await.unwrap(), 1);
+    assert_eq!(kv.increment("s", "n", 5).await.unwrap(), 6);
+    assert_eq!(kv.get("s", "n").await.unwrap().as_deref(), Some(&b"6"[..]));
+    kv.set("s", "t", b"abc").await.unwrap();
     assert!(matches!(
-        kv.increment("s", "t", 1),
+        kv.increment("s", "t", 1).await,
         Err(StoreError::NotANumber)
     ));
 }
 
-pub fn compare_and_swap_only_swaps_on_match(kv: &dyn KvStore) {
-    assert!(kv.compare_and_swap("s", "k", None, b"1").unwrap());
-    assert!(!kv.compare_and_swap("s", "k", None, b"2").unwrap());
-    assert!(!kv.compare_and_swap("s", "k", Some(b"9"), b"2").unwrap());
-    assert!(kv.compare_and_swap("s", "k", Some(b"1"), b"2").unwrap());
-    assert_eq!(kv.get("s", "k").unwrap().as_deref(), Some(&b"2"[..]));
+pub async fn compare_and_swap_only_swaps_on_match(kv: &dyn KvStore) {
+    assert!(kv.compare_and_swap("s", "k", None, b"1").await.unwrap());
+    assert!(!kv.compare_and_swap("s", "k", None, b"2").await.unwrap());
+    assert!(
+        !kv.compare_and_swap("s", "k", Some(b"9"), b"2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        kv.compare_and_swap("s", "k", Some(b"1"), b"2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(kv.get("s", "k").await.unwrap().as_deref(), Some(&b"2"[..]));
 }
 
-pub fn limits_are_enforced(kv: &dyn KvStore) {
+pub async fn limits_are_enforced(kv: &dyn KvStore) {
     assert!(matches!(
-        kv.set("s", "", b""),
+        kv.set("s", "", b"").await,
         Err(StoreError::InvalidKey(_))
     ));
     let long = "k".repeat(MAX_KEY_BYTES + 1);
-    assert!(matches!(kv.get("s", &long), Err(StoreError::InvalidKey(_))));
+    assert!(matches!(
+        kv.get("s", &long).await,
+        Err(StoreError::InvalidKey(_))
+    ));
     let big = vec![0; MAX_VALUE_BYTES + 1];
     assert!(matches!(
-        kv.set("s", "k", &big),
+        kv.set("s", "k", &big).await,
         Err(StoreError::ValueTooLarge(_))
     ));
 }
 
-pub fn concurrent_increments_are_atomic(kv: &dyn KvStore) {
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                for _ in 0..50 {
-                    kv.increment("s", "n", 1).unwrap();
-                }
-            });
+pub async fn concurrent_increments_are_atomic(kv: &dyn KvStore) {
+    // Four writers at once, each waiting for its own answer before its
+    // next increment: their writes interleave in the store.
+    let writer = || async {
+        for _ in 0..50 {
+            kv.increment("s", "n", 1).await.unwrap();
         }
-    });
-    assert_eq!(kv.increment("s", "n", 0).unwrap(), 200);
+    };
+    futures::future::join_all((0..4).map(|_| writer())).await;
+    assert_eq!(kv.increment("s", "n", 0).await.unwrap(), 200);
 }
 
 /// Stored numbers are decimal text, read the same way by every backend:
 /// surrounding ASCII whitespace, a sign and leading zeros are fine.
-pub fn increment_reads_decimal_text_like_every_backend(kv: &dyn KvStore) {
+pub async fn increment_reads_decimal_text_like_every_backend(kv: &dyn KvStore) {
     for (stored, after) in [(" +0007 ", 8), ("-0", 1), ("\t-3\r\n", -2), ("0009", 10)] {
-        kv.set("s", "n", stored.as_bytes()).unwrap();
-        assert_eq!(kv.increment("s", "n", 1).unwrap(), after, "{stored:?}");
+        kv.set("s", "n", stored.as_bytes()).await.unwrap();
+        assert_eq!(
+            kv.increment("s", "n", 1).await.unwrap(),
+            after,
+            "{stored:?}"
+        );
     }
     for bad in ["", "1.5", "- 3", "+-3", " 12 x", "9223372036854775808"] {
-        kv.set("s", "n", bad.as_bytes()).unwrap();
+        kv.set("s", "n", bad.as_bytes()).await.unwrap();
         assert!(
-            matches!(kv.increment("s", "n", 1), Err(StoreError::NotANumber)),
+            matches!(kv.increment("s", "n", 1).await, Err(StoreError::NotANumber)),
             "{bad:?}"
         );
-        assert_eq!(kv.get("s", "n").unwrap().as_deref(), Some(bad.as_bytes()));
+        assert_eq!(
+            kv.get("s", "n").await.unwrap().as_deref(),
+            Some(bad.as_bytes())
+        );
     }
-    kv.set("s", "n", i64::MAX.to_string().as_bytes()).unwrap();
+    kv.set("s", "n", i64::MAX.to_string().as_bytes())
+        .await
+        .unwrap();
     assert!(matches!(
-        kv.increment("s", "n", 1),
+        kv.increment("s", "n", 1).await,
         Err(StoreError::Storage(_))
     ));
     assert_eq!(
-        kv.get("s", "n").unwrap(),
+        kv.get("s", "n").await.unwrap(),
         Some(i64::MAX.to_string().into_bytes())
     );
 }
 
 /// Keys are listed in byte order within a prefix, whatever their
 /// characters, and a limit of 0 lists nothing.
-pub fn list_keys_is_in_byte_order_and_honours_the_limit(kv: &dyn KvStore) {
+pub async fn list_keys_is_in_byte_order_and_honours_the_limit(kv: &dyn KvStore) {
     for key in [
         "user/\u{e9}",
         "user",
@@ -118,80 +140,80 @@ pub fn list_keys_is_in_byte_order_and_honours_the_limit(kv: &dyn KvStore) {
         "user/\u{1f600}",
         "\u{fc}",
     ] {
-        kv.set("s", key, b"").unwrap();
+        kv.set("s", key, b"").await.unwrap();
     }
     assert_eq!(
-        kv.list_keys("s", "user/", 100).unwrap(),
+        kv.list_keys("s", "user/", 100).await.unwrap(),
         vec!["user/z", "user/\u{e9}", "user/\u{1f600}"]
     );
-    assert_eq!(kv.list_keys("s", "", 100).unwrap().len(), 6);
-    assert!(kv.list_keys("s", "", 0).unwrap().is_empty());
+    assert_eq!(kv.list_keys("s", "", 100).await.unwrap().len(), 6);
+    assert!(kv.list_keys("s", "", 0).await.unwrap().is_empty());
     assert_eq!(
-        kv.list_keys("s", "user", 2).unwrap(),
+        kv.list_keys("s", "user", 2).await.unwrap(),
         vec!["user", "user/z"]
     );
 }
 
-/// Defines one `#[test]` per check of the suite, each on a fresh store
-/// from `$open` (an expression giving `(guard, store)`; the guard keeps
+/// Defines one `#[tokio::test]` per check of the suite, each on a fresh store
+/// from `$open` (an expression, awaited if need be, giving `(guard, store)`; the guard keeps
 /// whatever the store needs alive).
 macro_rules! kv_suite {
     ($open:expr) => {
         mod suite {
             use super::*;
 
-            #[test]
-            fn set_get_delete() {
+            #[tokio::test]
+            async fn set_get_delete() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::set_get_delete(&kv);
+                crate::kv::suite::set_get_delete(&kv).await;
             }
 
-            #[test]
-            fn namespaces_are_isolated() {
+            #[tokio::test]
+            async fn namespaces_are_isolated() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::namespaces_are_isolated(&kv);
+                crate::kv::suite::namespaces_are_isolated(&kv).await;
             }
 
-            #[test]
-            fn list_keys_by_prefix_with_limit() {
+            #[tokio::test]
+            async fn list_keys_by_prefix_with_limit() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::list_keys_by_prefix_with_limit(&kv);
+                crate::kv::suite::list_keys_by_prefix_with_limit(&kv).await;
             }
 
-            #[test]
-            fn list_keys_is_in_byte_order_and_honours_the_limit() {
+            #[tokio::test]
+            async fn list_keys_is_in_byte_order_and_honours_the_limit() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::list_keys_is_in_byte_order_and_honours_the_limit(&kv);
+                crate::kv::suite::list_keys_is_in_byte_order_and_honours_the_limit(&kv).await;
             }
 
-            #[test]
-            fn increment_counts_from_zero_and_rejects_text() {
+            #[tokio::test]
+            async fn increment_counts_from_zero_and_rejects_text() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::increment_counts_from_zero_and_rejects_text(&kv);
+                crate::kv::suite::increment_counts_from_zero_and_rejects_text(&kv).await;
             }
 
-            #[test]
-            fn increment_reads_decimal_text_like_every_backend() {
+            #[tokio::test]
+            async fn increment_reads_decimal_text_like_every_backend() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::increment_reads_decimal_text_like_every_backend(&kv);
+                crate::kv::suite::increment_reads_decimal_text_like_every_backend(&kv).await;
             }
 
-            #[test]
-            fn compare_and_swap_only_swaps_on_match() {
+            #[tokio::test]
+            async fn compare_and_swap_only_swaps_on_match() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::compare_and_swap_only_swaps_on_match(&kv);
+                crate::kv::suite::compare_and_swap_only_swaps_on_match(&kv).await;
             }
 
-            #[test]
-            fn limits_are_enforced() {
+            #[tokio::test]
+            async fn limits_are_enforced() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::limits_are_enforced(&kv);
+                crate::kv::suite::limits_are_enforced(&kv).await;
             }
 
-            #[test]
-            fn concurrent_increments_are_atomic() {
+            #[tokio::test]
+            async fn concurrent_increments_are_atomic() {
                 let (_guard, kv) = $open;
-                crate::kv::suite::concurrent_increments_are_atomic(&kv);
+                crate::kv::suite::concurrent_increments_are_atomic(&kv).await;
             }
         }
     };
