@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use http::uri::{self, Authority, PathAndQuery, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::{Request, StatusCode};
@@ -166,21 +167,24 @@ async fn respond<E: std::fmt::Debug>(
 /// URI only (it drops `Host`, a forbidden header there), and a server's
 /// request URI is a bare path: make it absolute from `Host`.
 fn with_absolute_uri(mut req: http::Request<HttpBody>) -> http::Request<HttpBody> {
-    if req.uri().authority().is_some() {
+    // An absolute URI needs nothing; the asterisk form (`OPTIONS *`) has
+    // no path to put under an authority.
+    if req.uri().authority().is_some() || !req.uri().path().starts_with('/') {
         return req;
     }
-    let host = req
-        .headers()
-        .get(hyper::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |path| path.as_str())
-        .to_string();
-    if let Ok(uri) = format!("http://{host}{path}").parse() {
+    // Built from parts, not by formatting and parsing a string: the path is
+    // kept as it is, and only the authority is read.
+    let host = req.headers().get(hyper::header::HOST);
+    let Some(authority) = host.and_then(|host| Authority::try_from(host.as_bytes()).ok()) else {
+        return req;
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.scheme = Some(uri::Scheme::HTTP);
+    parts.authority = Some(authority);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    if let Ok(uri) = Uri::from_parts(parts) {
         *req.uri_mut() = uri;
     }
     req
@@ -398,7 +402,8 @@ async fn run_shared(
 
 #[cfg(test)]
 mod tests {
-    use super::check_authority;
+    use super::{check_authority, with_absolute_uri};
+    use crate::http::body::full_body;
 
     fn with_host(host: &[u8]) -> hyper::Request<()> {
         let mut request = hyper::Request::get("/x").body(()).unwrap();
@@ -422,5 +427,24 @@ mod tests {
         assert!(check_authority(&absolute).is_ok());
         let none = hyper::Request::get("/x").body(()).unwrap();
         assert!(check_authority(&none).is_err());
+    }
+
+    #[test]
+    fn a_bare_path_is_made_absolute_from_host() {
+        let request = |uri: &str, host: Option<&str>| {
+            let mut builder = hyper::Request::get(uri);
+            if let Some(host) = host {
+                builder = builder.header(hyper::header::HOST, host);
+            }
+            with_absolute_uri(builder.body(full_body("")).unwrap())
+        };
+        let made = request("/x/y?a=1&b", Some("example.com:8080"));
+        assert_eq!(made.uri().to_string(), "http://example.com:8080/x/y?a=1&b");
+        let made = request("*", Some("example.com"));
+        assert_eq!(made.uri().to_string(), "*");
+        let kept = request("http://other.example/z", Some("example.com"));
+        assert_eq!(kept.uri().to_string(), "http://other.example/z");
+        let no_host = request("/x", None);
+        assert_eq!(no_host.uri().to_string(), "/x");
     }
 }
