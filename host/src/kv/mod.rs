@@ -44,7 +44,9 @@ pub type StoreFuture<T> = BoxFuture<'static, Result<T, StoreError>>;
 /// A durable, namespaced key-value store. Writes are durable when their
 /// future resolves to `Ok`; `increment` and `compare_and_swap` are atomic.
 /// Arguments are checked (and copied) when the method is called, so a bad
-/// key fails however late the future is polled.
+/// key fails however late the future is polled. A write may start then
+/// too: dropping its future does not undo it, it only leaves its outcome
+/// unknown.
 pub trait KvStore: Send + Sync {
     /// The value under `key`, if any.
     fn get(&self, namespace: &str, key: &str) -> StoreFuture<Option<Vec<u8>>>;
