@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Hive, client, demo_components, install};
 
@@ -179,17 +179,8 @@ fn a_reused_instance_logs_outbound_requests_under_each_requests_own_id() {
     let http = client();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        // The response can go out before its instance is back in the pool:
-        // wait for that, so each request finds it there.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !ids.is_empty()
-            && !hive
-                .metrics()
-                .contains(r#"hive_instances_in_flight{component="hello-http"} 0"#)
-        {
-            assert!(Instant::now() < deadline, "the instance never came back");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // So each request finds the one instance back in the pool.
+        hive.wait_until_idle("hello-http");
         // Denied (no allowed-outbound), so the host logs the attempt.
         let response = http
             .get(hive.url(&format!("/hello-http/fetch?url={origin}/data")))
@@ -237,7 +228,10 @@ fn reused_wasi_http_instances_answer_every_request_correctly() {
     let dir = mixed_dir(&format!("{ROUTES}[limits]\ninstance-reuse = 5\n"));
     let hive = Hive::start(dir.path(), &[]);
     let http = client();
+    // Each request waits for the one before to give its instance back, so
+    // the count below is exact.
     for i in 0..12 {
+        hive.wait_until_idle("hello-http");
         let body = http
             .get(hive.url(&format!("/hello-http?name=n{i}")))
             .send()
@@ -247,6 +241,7 @@ fn reused_wasi_http_instances_answer_every_request_correctly() {
         assert_eq!(body, format!("Hello, n{i}!\n"));
     }
     for round in 0..3u8 {
+        hive.wait_until_idle("hello-http");
         let body = vec![round; 1 << 20];
         let echoed = http
             .post(hive.url("/hello-http/echo"))

@@ -172,6 +172,29 @@ impl Hive {
             .unwrap()
     }
 
+    /// Waits until no instance of `component` is running. A response can
+    /// reach the client before its call has ended and its instance is back
+    /// in the pool; a test that counts instances waits for that between
+    /// requests.
+    /// A component that has not run yet has no gauge, and is idle too.
+    pub fn wait_until_idle(&self, component: &str) {
+        let gauge = format!(r#"hive_instances_in_flight{{component="{component}"}} "#);
+        let running = |metrics: String| {
+            metrics
+                .lines()
+                .filter_map(|line| line.strip_prefix(&gauge))
+                .any(|count| count != "0")
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running(self.metrics()) {
+            assert!(
+                Instant::now() < deadline,
+                "{component} still has an instance running after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The full URL for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
