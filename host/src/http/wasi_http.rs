@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use http::uri::{self, Authority, PathAndQuery, Uri};
+use http::uri::{self, Authority, Uri};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::{Request, StatusCode};
@@ -181,9 +181,6 @@ fn with_absolute_uri(mut req: http::Request<HttpBody>) -> http::Request<HttpBody
     let mut parts = req.uri().clone().into_parts();
     parts.scheme = Some(uri::Scheme::HTTP);
     parts.authority = Some(authority);
-    if parts.path_and_query.is_none() {
-        parts.path_and_query = Some(PathAndQuery::from_static("/"));
-    }
     if let Ok(uri) = Uri::from_parts(parts) {
         *req.uri_mut() = uri;
     }

@@ -175,8 +175,7 @@ impl Hive {
     /// Waits until no instance of `component` is running. A response can
     /// reach the client before its call has ended and its instance is back
     /// in the pool; a test that counts instances waits for that between
-    /// requests.
-    /// A component that has not run yet has no gauge, and is idle too.
+    /// requests. A component that has not run yet has no gauge: idle too.
     pub fn wait_until_idle(&self, component: &str) {
         let gauge = format!(r#"hive_instances_in_flight{{component="{component}"}} "#);
         let running = |metrics: String| {
