@@ -150,14 +150,24 @@ impl Registry {
             next.providers = providers::link(&next.services);
             self.metrics.set_components(next.services.len());
             let next = Arc::new(next);
+            let new: Vec<&Arc<Service>> = next
+                .services
+                .values()
+                .filter(|service| {
+                    old.services
+                        .get(service.name())
+                        .is_none_or(|was| !Arc::ptr_eq(was, service))
+                })
+                .collect();
+            // Kept before they serve, so whoever sees a version serve
+            // finds it among the kept ones.
+            for service in &new {
+                self.versions.keep(service);
+            }
             self.current.store(next.clone());
             // Logged only once they serve, so the log never runs ahead.
-            for service in next.services.values() {
-                let was = old.services.get(service.name());
-                if was.is_none_or(|was| !Arc::ptr_eq(was, service)) {
-                    log_serving(service, was.is_some());
-                    self.versions.keep(service);
-                }
+            for service in new {
+                log_serving(service, old.services.contains_key(service.name()));
             }
         }
         self.current.load_full()
