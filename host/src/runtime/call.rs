@@ -115,12 +115,10 @@ pub async fn call<R>(
             let uses = uses + 1;
             if reuse && uses < limits.instance_reuse && !memory_limit_hit {
                 service.execution.pool.put(Warm { store, live, uses });
+                drop(permit);
             } else {
-                // Return the instance's memory to the pool before freeing
-                // its slot.
-                drop(store);
+                retire(store, permit);
             }
-            drop(permit);
             Ok(value)
         }
         Err(failure) => {
@@ -129,6 +127,18 @@ pub async fn call<R>(
             Err(failure)
         }
     }
+}
+
+/// Tears down a finished instance after its caller has the answer:
+/// resetting the instance's memory and tables takes microseconds the
+/// response need not wait for, and on a task of its own they overlap with
+/// writing it. The slot is freed only after the instance's memory is back
+/// in the pool, so a service never holds more instances than its slots.
+fn retire(store: Store<InstanceState>, permit: OwnedSemaphorePermit) {
+    tokio::spawn(async move {
+        drop(store);
+        drop(permit);
+    });
 }
 
 /// Takes one of the service's concurrency slots, waiting briefly when all
