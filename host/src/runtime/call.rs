@@ -116,8 +116,14 @@ pub async fn call<R>(
             if reuse && uses < limits.instance_reuse && !memory_limit_hit {
                 service.execution.pool.put(Warm { store, live, uses });
                 drop(permit);
-            } else {
+            } else if caller.depth == 0 {
                 retire(store, permit);
+            } else {
+                // A nested call's caller often calls again at once, and its
+                // next instance gets the slot this one frees, whose pages
+                // are warm: freeing it later would hand it a cold one.
+                drop(store);
+                drop(permit);
             }
             Ok(value)
         }
@@ -129,9 +135,9 @@ pub async fn call<R>(
     }
 }
 
-/// Tears down a finished instance after its caller has the answer:
-/// resetting the instance's memory and tables takes microseconds the
-/// response need not wait for, and on a task of its own they overlap with
+/// Tears down a finished request's instance after the request has its
+/// answer: resetting the instance's memory and tables takes microseconds
+/// the response need not wait for, and on a task of its own they follow
 /// writing it. The slot is freed only after the instance's memory is back
 /// in the pool, so a service never holds more instances than its slots.
 fn retire(store: Store<InstanceState>, permit: OwnedSemaphorePermit) {
