@@ -78,6 +78,8 @@ pub mod bench {
     pub use crate::http::convert::{to_http_response, to_wit_request};
     pub use crate::http::hive_world::invoke as invoke_hive_world;
     pub use crate::http::wasi_http::run as run_wasi_http;
+    pub use crate::kv::KvStore;
+    pub use crate::kv::redb::RedbStore;
     pub use crate::router::Router;
     pub use crate::runtime::failure_mark::FailureMark;
 }
