@@ -4,6 +4,7 @@
 //! Every operation takes the namespace (the service's name) explicitly: the
 //! host, not the guest, chooses it, which is what keeps services' data apart.
 
+mod log;
 pub mod redb;
 pub mod redis;
 #[cfg(test)]
