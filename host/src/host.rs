@@ -52,7 +52,8 @@ pub struct HostSettings {
 /// Where the services' key-value data lives.
 #[derive(Debug, Clone)]
 pub enum KvBackend {
-    /// The embedded store, `kv.redb` in this folder (one host's own).
+    /// The embedded store, `kv.redb` and its write log `kv.log` in this
+    /// folder (one host's own).
     Embedded(PathBuf),
     /// A Redis server, shared by every host that names it.
     Redis(String),
