@@ -192,13 +192,17 @@ fn storage(err: impl std::fmt::Display) -> StoreError {
 fn run_writer(db: &Database, log: &mut WriteLog, jobs: &Receiver<Job>) {
     let mut since_checkpoint = 0;
     loop {
-        let first = match jobs.recv_timeout(CHECKPOINT_IDLE) {
+        // With nothing to checkpoint, sleep until a write comes.
+        let next = if since_checkpoint == 0 {
+            jobs.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            jobs.recv_timeout(CHECKPOINT_IDLE)
+        };
+        let first = match next {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
-                if since_checkpoint > 0 {
-                    checkpoint(db, log);
-                    since_checkpoint = 0;
-                }
+                checkpoint(db, log);
+                since_checkpoint = 0;
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -284,6 +288,9 @@ fn commit(db: &Database, log: &mut WriteLog, batch: &[Job]) -> Vec<Result<Outcom
     {
         return all_failed(StoreError::Storage(format!("writing the write log: {err}")));
     }
+    // Should this fail, the batch is in the log all the same and is
+    // applied on the next open: its callers hear of a failed store, and
+    // their writes may still have happened, as with any storage failure.
     match transaction.commit() {
         Ok(()) => outcomes,
         Err(err) => all_failed(storage(err)),
