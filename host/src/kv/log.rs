@@ -239,27 +239,27 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn records_read_back_in_order() {
+    /// A log holding the records of values 1 and 2, closed.
+    fn two_records() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.log");
         let (mut log, records) = WriteLog::open(&path).unwrap();
         assert!(records.is_empty());
         log.append(&record(b"1")).unwrap();
         log.append(&record(b"2")).unwrap();
-        drop(log);
+        (dir, path)
+    }
+
+    #[test]
+    fn records_read_back_in_order() {
+        let (_dir, path) = two_records();
         let (_, records) = WriteLog::open(&path).unwrap();
         assert_eq!(records, vec![expected(b"1"), expected(b"2")]);
     }
 
     #[test]
     fn a_record_cut_short_is_dropped_and_the_log_goes_on_after_the_good_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kv.log");
-        let (mut log, _) = WriteLog::open(&path).unwrap();
-        log.append(&record(b"1")).unwrap();
-        log.append(&record(b"2")).unwrap();
-        drop(log);
+        let (_dir, path) = two_records();
         let whole = std::fs::metadata(&path).unwrap().len();
         // The second record loses its last byte, as if the host died
         // while writing it.
@@ -279,12 +279,7 @@ mod tests {
 
     #[test]
     fn a_garbled_record_ends_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kv.log");
-        let (mut log, _) = WriteLog::open(&path).unwrap();
-        log.append(&record(b"1")).unwrap();
-        log.append(&record(b"2")).unwrap();
-        drop(log);
+        let (_dir, path) = two_records();
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
