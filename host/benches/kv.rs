@@ -1,7 +1,7 @@
 //! The embedded key-value store's own durable write rate, in process: 16
 //! writers setting fresh keys at once through `KvStore::set`, each answered
-//! only once its write is committed and fsynced (group commit), with no
-//! HTTP and no Wasm around it. This is the figure to hold against Redis
+//! only once its write is on disk (group-committed through the write log),
+//! with no HTTP and no Wasm around it. This is the figure to hold against Redis
 //! with `appendfsync always` (`redis-benchmark -t set -c 16`, which
 //! `bench/kv.sh` runs) on the same machine: both are a store's writes,
 //! where the shop's `PUT /users/:id` is a whole request.

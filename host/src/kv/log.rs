@@ -197,10 +197,10 @@ fn decode(mut payload: &[u8]) -> Result<Vec<Effect>> {
 }
 
 fn field<'a>(payload: &mut &'a [u8]) -> Result<&'a [u8]> {
-    let Some(len) = payload.get(..4) else {
+    if payload.len() < 4 {
         bail!("a write cut short");
-    };
-    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    }
+    let len = u32::from_le_bytes(word(payload, 0)) as usize;
     let Some(bytes) = payload.get(4..4 + len) else {
         bail!("a write cut short");
     };
