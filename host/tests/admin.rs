@@ -213,6 +213,9 @@ fn deploy_and_remove_over_http() {
         .send()
         .unwrap();
     assert_eq!(traversal.status(), 400);
+    // Refused before its body was read: the connection is not reused.
+    let connection = traversal.headers().get("connection");
+    assert_eq!(connection.map(|v| v.as_bytes()), Some(&b"close"[..]));
 
     let removed = http
         .delete(hive.admin_url("/components/mirror"))

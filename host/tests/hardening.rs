@@ -75,6 +75,39 @@ fn a_body_that_trickles_in_gets_408_at_the_deadline_and_the_connection_closes() 
 }
 
 #[test]
+fn a_keep_alive_client_survives_answers_that_leave_its_body_unread() {
+    let dir = echo_dir(None);
+    install(demo_components(), "hello-http", dir.path());
+    install(demo_components(), "users", dir.path());
+    let mut manifest = std::fs::read_to_string(dir.path().join("hello-http.toml")).unwrap();
+    manifest.push_str("\n[limits]\nrequest-body-kib = 128\n");
+    std::fs::write(dir.path().join("hello-http.toml"), manifest).unwrap();
+    let hive = Hive::start(dir.path(), &[]);
+    let http = client();
+    let body = vec![b'z'; 256 * 1024];
+    // Each of these is answered before the body is read: no route, a path
+    // parameter that is not UTF-8, and a wasi:http body announced over the
+    // limit. The host then closes the connection, and must say so, or the
+    // client sends its next request into a closing socket.
+    let unread = [("/nowhere", 404), ("/users/%FF", 400), ("/hello-http", 413)];
+    for _ in 0..5 {
+        for (path, status) in unread {
+            let response = http.post(hive.url(path)).body(body.clone()).send().unwrap();
+            assert_eq!(response.status(), status, "{path}");
+            let connection = response.headers().get("connection");
+            assert_eq!(
+                connection.map(|v| v.as_bytes()),
+                Some(&b"close"[..]),
+                "{path}"
+            );
+            // The same client at once: a new connection, not the closed one.
+            let hello = http.get(hive.url("/hello")).send().unwrap();
+            assert_eq!(hello.status(), 200, "after {path}");
+        }
+    }
+}
+
+#[test]
 fn bodies_beyond_the_host_wide_budget_get_503_at_once() {
     let dir = echo_dir(None);
     let hive = Hive::start(dir.path(), &["--body-budget-mib", "1"]);

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
-use hyper::header::{CONNECTION, HeaderValue, RETRY_AFTER};
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Request, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -30,7 +30,7 @@ use crate::cluster::Cluster;
 use crate::config::{Manifest, display_name, is_valid_name};
 use crate::host::Host;
 use crate::http::body::HttpResponse;
-use crate::http::problem::json_response;
+use crate::http::problem::{close_if_unread, json_response};
 
 /// Largest `.wasm` accepted by `PUT /components/{name}`.
 pub const MAX_WASM_BYTES: u64 = 256 << 20;
@@ -97,7 +97,7 @@ impl Uploads {
     ) -> HttpResponse {
         let target = match target_path(host.registry.dir(), name, kind.extension()) {
             Ok(target) => target,
-            Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+            Err(message) => return refuse_unread(StatusCode::BAD_REQUEST, &message),
         };
         let limit = kind.limit();
         if req.body().size_hint().lower() > limit {
@@ -342,11 +342,7 @@ pub async fn remove_from_cluster(cluster: &Cluster, name: &str) -> HttpResponse 
 /// An error answered before the request body was read to its end: the
 /// connection cannot carry another request, so it is closed.
 fn refuse_unread(status: StatusCode, message: &str) -> HttpResponse {
-    let mut response = error(status, message);
-    response
-        .headers_mut()
-        .insert(CONNECTION, HeaderValue::from_static("close"));
-    response
+    close_if_unread(error(status, message), true)
 }
 
 /// Removes a component's `.wasm` and manifest; the watcher stops routing it.

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
-use hyper::header::{CONNECTION, HeaderValue, RETRY_AFTER};
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Request, StatusCode};
 use serde_json::json;
 use tokio::time::Instant;
 
 use super::body::HttpResponse;
 use super::body_budget::Reservation;
-use super::problem::{failed, problem};
+use super::problem::{close_if_unread, failed, problem};
 use super::{Front, convert};
 use crate::api::bindings;
 use crate::router::InvalidParam;
@@ -35,12 +35,13 @@ pub async fn serve(
     let params = match params {
         Ok(params) => params,
         Err(invalid) => {
-            return problem(
+            let response = problem(
                 StatusCode::BAD_REQUEST,
                 Some(request_id),
                 "a path parameter is not valid UTF-8 once percent-decoded",
                 json!({ "parameter": invalid.name }),
             );
+            return close_if_unread(response, !req.body().is_end_stream());
         }
     };
     // The reservation lasts as long as the body's bytes do: until the guest
@@ -111,11 +112,8 @@ async fn read_request(
     let limit = limits.request_body_bytes;
     let refuse = |status: StatusCode, message: &str, extra: serde_json::Value| {
         // The body is left unread, so the connection cannot carry another
-        // request: say so, and hyper closes it.
-        let mut response = problem(status, Some(request_id), message, extra);
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        // request.
+        let mut response = close_if_unread(problem(status, Some(request_id), message, extra), true);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

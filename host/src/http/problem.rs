@@ -2,7 +2,7 @@
 //! (which carries the request id, so a client's report can be matched to
 //! the host's log line), and the status each failure kind becomes.
 
-use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -40,6 +40,19 @@ pub fn problem(
         body.extend(extra);
     }
     json_response(status, &body)
+}
+
+/// Marks `response` as the connection's last when it answers a request
+/// whose body was left unread (`unread`). hyper closes such a connection
+/// after the response either way; saying so keeps a keep-alive client from
+/// sending its next request into a socket that is about to close.
+pub fn close_if_unread(mut response: HttpResponse, unread: bool) -> HttpResponse {
+    if unread {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The status the client receives for a failure of `kind`.

@@ -16,7 +16,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
 use super::body::{HttpBody, HttpResponse};
-use super::problem::problem;
+use super::problem::{close_if_unread, problem};
 use super::{Front, hive_world, wasi_http};
 use crate::digest::short;
 use crate::logging::escape;
@@ -115,7 +115,7 @@ async fn route_and_call(
             "no service answers this path",
             json!({ "path": req.uri().path() }),
         );
-        return (response, None);
+        return (close_if_unread(response, !req.body().is_end_stream()), None);
     };
     let service = found.target.clone();
     let route = found.pattern.shared();

@@ -26,7 +26,7 @@ use super::body::{HttpBody, HttpResponse};
 use super::guarded_body::GuardedBody;
 use super::guest_run::GuestRun;
 use super::prepend::Prepend;
-use super::problem::{failed, failure_response, problem};
+use super::problem::{close_if_unread, failed, failure_response, problem};
 use crate::host::Host;
 use crate::runtime::Runtime;
 use crate::runtime::call::{Caller, acquire_slot, call};
@@ -58,7 +58,7 @@ pub async fn serve(
     let mark = FailureMark::default();
     if let Err(reason) = check_authority(&req) {
         let response = problem(StatusCode::BAD_REQUEST, Some(request_id), reason, json!({}));
-        return (response, mark);
+        return (close_if_unread(response, !req.body().is_end_stream()), mark);
     }
     let limits = &service.info.limits;
     let limit = limits.request_body_bytes;
@@ -69,7 +69,7 @@ pub async fn serve(
             "request body too large",
             json!({ "limit_bytes": limit }),
         );
-        return (response, mark);
+        return (close_if_unread(response, true), mark);
     }
     // A streamed body is cut off at the limit instead; the cut marks the
     // call failed, so the client never sees a response that looks whole.
