@@ -12,6 +12,12 @@ use hive::{
     KvBackend, Lang, Limits, LimitsConfig, LogFormat, ServerConfig, format_table,
 };
 
+/// The process allocator. A request allocates and frees many small
+/// buffers (hyper's, Tokio's, wasmtime's call machinery) across threads,
+/// which mimalloc serves from thread-local pages instead of glibc's arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Hive runs microservices as sandboxed WebAssembly components.
 ///
 /// Start with `hive serve --build` in a project made of a `components/`
