@@ -79,6 +79,7 @@ fn a_keep_alive_client_survives_answers_that_leave_its_body_unread() {
     let dir = echo_dir(None);
     install(demo_components(), "hello-http", dir.path());
     install(demo_components(), "users", dir.path());
+    install(test_components(), "wasi-http-faults", dir.path());
     let mut manifest = std::fs::read_to_string(dir.path().join("hello-http.toml")).unwrap();
     manifest.push_str("\n[limits]\nrequest-body-kib = 128\n");
     std::fs::write(dir.path().join("hello-http.toml"), manifest).unwrap();
@@ -86,10 +87,16 @@ fn a_keep_alive_client_survives_answers_that_leave_its_body_unread() {
     let http = client();
     let body = vec![b'z'; 256 * 1024];
     // Each of these is answered before the body is read: no route, a path
-    // parameter that is not UTF-8, and a wasi:http body announced over the
-    // limit. The host then closes the connection, and must say so, or the
-    // client sends its next request into a closing socket.
-    let unread = [("/nowhere", 404), ("/users/%FF", 400), ("/hello-http", 413)];
+    // parameter that is not UTF-8, a wasi:http body announced over the
+    // limit, and a wasi:http guest that traps before it reads. The host then
+    // closes the connection, and must say so, or the client sends its next
+    // request into a closing socket.
+    let unread = [
+        ("/nowhere", 404),
+        ("/users/%FF", 400),
+        ("/hello-http", 413),
+        ("/wasi-http-faults/head-then-trap", 500),
+    ];
     for _ in 0..5 {
         for (path, status) in unread {
             let response = http.post(hive.url(path)).body(body.clone()).send().unwrap();

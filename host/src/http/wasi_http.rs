@@ -60,6 +60,9 @@ pub async fn serve(
         let response = problem(StatusCode::BAD_REQUEST, Some(request_id), reason, json!({}));
         return (close_if_unread(response, !req.body().is_end_stream()), mark);
     }
+    // Whether a body comes with the request: an answer the host makes
+    // itself may leave it unread.
+    let unread = !req.body().is_end_stream();
     let limits = &service.info.limits;
     let limit = limits.request_body_bytes;
     if req.body().size_hint().lower() > limit as u64 {
@@ -87,7 +90,7 @@ pub async fn serve(
             .boxed_unsync()
     });
 
-    let response = match service.entry.world() {
+    let outcome = match service.entry.world() {
         World::P3 => {
             let (sender, receiver) = oneshot::channel();
             let req = with_absolute_uri(req);
@@ -106,13 +109,14 @@ pub async fn serve(
             respond(receiver, run, &mark, host, service, request_id).await
         }
     };
+    let response = outcome.unwrap_or_else(|made| close_if_unread(made, unread));
     (response, mark)
 }
 
 /// The response for the head the guest sets on `receiver`: held until the
-/// body's first frame, then streamed; or the failure that came first. The
-/// guest's call runs alongside, on this task, until then (see
-/// [`GuestRun`]).
+/// body's first frame, then streamed; or (`Err`) the host's answer for the
+/// failure that came first. The guest's call runs alongside, on this task,
+/// until then (see [`GuestRun`]).
 async fn respond<E: std::fmt::Debug>(
     receiver: oneshot::Receiver<ResponseHead<E>>,
     mut run: GuestRun,
@@ -120,7 +124,7 @@ async fn respond<E: std::fmt::Debug>(
     host: &Host,
     service: &Service,
     request_id: &str,
-) -> HttpResponse {
+) -> Result<HttpResponse, HttpResponse> {
     let component = service.name();
     match run.alongside(receiver).await {
         Ok(Ok(response)) => {
@@ -130,7 +134,7 @@ async fn respond<E: std::fmt::Debug>(
             // a byte has gone out, a failure can still be answered properly.
             let first = run.alongside(body.frame()).await;
             if mark.is_set() {
-                return failure_after_head(run, mark, host, component, request_id).await;
+                return Err(failure_after_head(run, mark, host, component, request_id).await);
             }
             // A call still writing the body goes on on a task of its own:
             // hyper polls the body only as fast as the client reads, and
@@ -146,20 +150,20 @@ async fn respond<E: std::fmt::Debug>(
                     },
                 )
                 .boxed_unsync();
-            HttpResponse::from_parts(parts, body)
+            Ok(HttpResponse::from_parts(parts, body))
         }
         Ok(Err(code)) => {
             run.detach();
-            problem(
+            Err(problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Some(request_id),
                 "the component answered with an error",
                 json!({ "component": component, "error_code": format!("{code:?}") }),
-            )
+            ))
         }
         // The guest dropped the response without setting it: its call's
         // result says why (trap, timeout, ...).
-        Err(_) => failure_after_head(run, mark, host, component, request_id).await,
+        Err(_) => Err(failure_after_head(run, mark, host, component, request_id).await),
     }
 }
 
