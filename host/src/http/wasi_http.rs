@@ -56,13 +56,13 @@ pub async fn serve(
     request_id: &Arc<str>,
 ) -> (HttpResponse, FailureMark) {
     let mark = FailureMark::default();
-    if let Err(reason) = check_authority(&req) {
-        let response = problem(StatusCode::BAD_REQUEST, Some(request_id), reason, json!({}));
-        return (close_if_unread(response, !req.body().is_end_stream()), mark);
-    }
     // Whether a body comes with the request: an answer the host makes
     // itself may leave it unread.
     let unread = !req.body().is_end_stream();
+    if let Err(reason) = check_authority(&req) {
+        let response = problem(StatusCode::BAD_REQUEST, Some(request_id), reason, json!({}));
+        return (close_if_unread(response, unread), mark);
+    }
     let limits = &service.info.limits;
     let limit = limits.request_body_bytes;
     if req.body().size_hint().lower() > limit as u64 {
