@@ -82,4 +82,5 @@ pub mod bench {
     pub use crate::kv::redb::RedbStore;
     pub use crate::router::Router;
     pub use crate::runtime::failure_mark::FailureMark;
+    pub use crate::runtime::floor;
 }

@@ -11,6 +11,7 @@ pub mod call;
 pub mod engine;
 pub mod failure;
 pub mod failure_mark;
+pub mod floor;
 pub mod limiter;
 pub mod linker;
 pub mod loader;
