@@ -10,7 +10,8 @@
 //!   drop);
 //! - `reused_instance`: one call of `hello` on an instance kept from the
 //!   previous call (`instance-reuse`), everything around it included
-//!   (concurrency slot, deadline, metrics), HTTP left out;
+//!   (concurrency slot, deadline, metrics), HTTP left out, beside the same
+//!   call on an instance the benchmark keeps itself (its floor);
 //! - `routing`: one lookup among 1,000 routes;
 //! - `conversion`: HTTP <-> WIT request and response with 1 MiB bodies.
 //!
@@ -251,7 +252,8 @@ fn reused_instance(c: &mut Criterion) {
     let hello = host.service("hello").unwrap();
     let request_id: Arc<str> = Arc::from("bench");
     let request = hello_request();
-    c.bench_function("reused_instance/hive_world_hello", |b| {
+    let mut group = c.benchmark_group("reused_instance");
+    group.bench_function("hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
             let response = invoke_hive_world(&host.runtime, &hello, &request_id, &request)
                 .await
@@ -259,6 +261,24 @@ fn reused_instance(c: &mut Criterion) {
             assert_eq!(response.body, b"Hello, world!\n");
         })
     });
+    // The same call on an instance kept by the benchmark itself: what
+    // wasmtime's call costs without Hive's slot, deadline and metrics.
+    let mut kept = runtime
+        .block_on(floor::Kept::new(&host.runtime, &hello))
+        .expect("hello instantiated");
+    group.bench_function("hive_world_hello_floor", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let response = kept.handle(&hello, &request).await.expect("hello answered");
+                    assert_eq!(response.body, b"Hello, world!\n");
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
 }
 
 fn routing(c: &mut Criterion) {

@@ -17,6 +17,7 @@ use super::Runtime;
 use super::service::Service;
 use super::state::InstanceState;
 use super::typed::call_export;
+use super::world::Live;
 use crate::api::bindings::{Request, Response};
 
 /// Long enough for any benchmark call; the store needs some deadline for
@@ -45,6 +46,36 @@ pub async fn handle(
         .hive_service_handler()
         .call_handle(&mut store, request)
         .await
+}
+
+/// One instance of a Hive-world service kept for call after call, as
+/// `instance-reuse` keeps one, with nothing of Hive's call path around the
+/// calls either.
+pub struct Kept {
+    store: Store<InstanceState>,
+    live: Live,
+}
+
+impl Kept {
+    /// Instantiates `service` once.
+    pub async fn new(runtime: &Runtime, service: &Service) -> wasmtime::Result<Kept> {
+        let mut store = store(runtime, service);
+        let live = service.entry.instantiate(&mut store).await?;
+        Ok(Kept { store, live })
+    }
+
+    /// `handler.handle(request)` on the kept instance.
+    pub async fn handle(
+        &mut self,
+        service: &Service,
+        request: &Request,
+    ) -> wasmtime::Result<Response> {
+        let world = self.live.hive(&mut self.store, &service.entry)?;
+        world
+            .hive_service_handler()
+            .call_handle(&mut self.store, request)
+            .await
+    }
 }
 
 /// `interface.func(params)` on a fresh instance of `service`, the way a
