@@ -115,6 +115,47 @@ fn a_keep_alive_client_survives_answers_that_leave_its_body_unread() {
 }
 
 #[test]
+fn a_wasi_http_guest_that_ignores_the_body_leaves_the_client_a_working_connection() {
+    let dir = echo_dir(None);
+    // `hello-http` answers without reading any request body.
+    install(demo_components(), "hello-http", dir.path());
+    install(test_components(), "wasi-http-faults", dir.path());
+    let hive = Hive::start(dir.path(), &[]);
+    let http = client();
+    for size in [10 * 1024, 256 * 1024, 1024 * 1024] {
+        let body = vec![b'z'; size];
+        for _ in 0..3 {
+            // The guest's own 200, given with the body unread: hyper closes
+            // the connection after it, and the response must say so.
+            let response = http
+                .post(hive.url("/hello-http"))
+                .body(body.clone())
+                .send()
+                .unwrap();
+            assert_eq!(response.status(), 200, "{size} bytes");
+            let connection = response.headers().get("connection");
+            assert_eq!(
+                connection.map(|v| v.as_bytes()),
+                Some(&b"close"[..]),
+                "{size} bytes"
+            );
+            assert_eq!(response.text().unwrap(), "Hello, world!\n");
+            let next = http.get(hive.url("/hello-http")).send().unwrap();
+            assert_eq!(next.status(), 200, "after {size} bytes");
+            // A guest that reads the whole body first keeps the connection.
+            let echoed = http
+                .post(hive.url("/wasi-http-faults/buffered-echo"))
+                .body(body.clone())
+                .send()
+                .unwrap();
+            assert_eq!(echoed.status(), 200);
+            assert!(echoed.headers().get("connection").is_none(), "{size} bytes");
+            assert_eq!(echoed.text().unwrap(), format!("read {size} bytes"));
+        }
+    }
+}
+
+#[test]
 fn bodies_beyond_the_host_wide_budget_get_503_at_once() {
     let dir = echo_dir(None);
     let hive = Hive::start(dir.path(), &["--body-budget-mib", "1"]);

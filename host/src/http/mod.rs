@@ -8,6 +8,7 @@ pub mod body;
 pub mod body_budget;
 pub mod connections;
 pub mod convert;
+pub mod drained;
 pub mod guarded_body;
 pub mod guest_run;
 pub mod hive_world;

@@ -23,6 +23,7 @@ use wasmtime_wasi_http::p3::Request as P3Request;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
 
 use super::body::{HttpBody, HttpResponse};
+use super::drained::{Drained, DrainedFlag};
 use super::guarded_body::GuardedBody;
 use super::guest_run::GuestRun;
 use super::prepend::Prepend;
@@ -77,8 +78,9 @@ pub async fn serve(
     // A streamed body is cut off at the limit instead; the cut marks the
     // call failed, so the client never sees a response that looks whole.
     let cut_mark = mark.clone();
+    let drained = DrainedFlag::default();
     let req = req.map(|body| {
-        Limited::new(body, limit)
+        Limited::new(Drained::new(body, drained.clone()), limit)
             .map_err(move |err| match err.downcast::<hyper::Error>() {
                 Ok(err) => wasmtime_wasi_http::Error::Hyper(*err),
                 Err(err) if err.is::<LengthLimitError>() => {
@@ -109,7 +111,13 @@ pub async fn serve(
             respond(receiver, run, &mark, host, service, request_id).await
         }
     };
-    let response = outcome.unwrap_or_else(|made| close_if_unread(made, unread));
+    let response = match outcome {
+        // The guest's own answer: whatever of the body it had not read when
+        // the head went out counts as left unread (it may read on while the
+        // response streams, but hyper cannot be told that in time).
+        Ok(answer) => close_if_unread(answer, !drained.is_drained()),
+        Err(made) => close_if_unread(made, unread),
+    };
     (response, mark)
 }
 
