@@ -77,19 +77,11 @@ pub async fn serve(
     }
     // A streamed body is cut off at the limit instead; the cut marks the
     // call failed, so the client never sees a response that looks whole.
-    let cut_mark = mark.clone();
-    let drained = DrainedFlag::default();
-    let req = req.map(|body| {
-        Limited::new(Drained::new(body, drained.clone()), limit)
-            .map_err(move |err| match err.downcast::<hyper::Error>() {
-                Ok(err) => wasmtime_wasi_http::Error::Hyper(*err),
-                Err(err) if err.is::<LengthLimitError>() => {
-                    cut_mark.set(FailureKind::RequestTooLarge);
-                    wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64))
-                }
-                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(None),
-            })
-            .boxed_unsync()
+    // Only a request that brings a body needs to learn whether it was read.
+    let drained = unread.then(DrainedFlag::default);
+    let req = req.map(|body| match &drained {
+        Some(flag) => limited(Drained::new(body, flag.clone()), limit, mark.clone()),
+        None => limited(body, limit, mark.clone()),
     });
 
     let outcome = match service.entry.world() {
@@ -115,10 +107,28 @@ pub async fn serve(
         // The guest's own answer: whatever of the body it had not read when
         // the head went out counts as left unread (it may read on while the
         // response streams, but hyper cannot be told that in time).
-        Ok(answer) => close_if_unread(answer, !drained.is_drained()),
+        Ok(answer) => close_if_unread(answer, drained.is_some_and(|flag| !flag.is_drained())),
         Err(made) => close_if_unread(made, unread),
     };
     (response, mark)
+}
+
+/// `body` as the guest reads it: cut off after `limit` bytes, which marks
+/// the call failed (`cut`).
+fn limited<B>(body: B, limit: usize, cut: FailureMark) -> HttpBody
+where
+    B: Body<Data = bytes::Bytes, Error = hyper::Error> + Send + 'static,
+{
+    Limited::new(body, limit)
+        .map_err(move |err| match err.downcast::<hyper::Error>() {
+            Ok(err) => wasmtime_wasi_http::Error::Hyper(*err),
+            Err(err) if err.is::<LengthLimitError>() => {
+                cut.set(FailureKind::RequestTooLarge);
+                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit as u64))
+            }
+            Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(None),
+        })
+        .boxed_unsync()
 }
 
 /// The response for the head the guest sets on `receiver`: held until the
