@@ -16,6 +16,8 @@
 #   (k) (i) with `--max-instance-reuse-count 1000` (one request at a time per instance)
 #   (l) (j) with `instance-concurrency = 16` too (several requests at once per instance)
 #   (m) (k) with `--max-instance-concurrent-reuse-count 16`
+#   (n) (b) at wasmtime's defaults: only `-S cli`, which a component built
+#       with Rust's std needs (against (a), Hive at its defaults)
 # Every target answers 200 "Hello, world!\n" (text/plain; charset=utf-8); that
 # is checked before anything is measured.
 #
@@ -196,9 +198,9 @@ HELLO_HTTP_WASM="$WORK/hive-http/hello-http.wasm"
 HELLO_P3_WASM="$WORK/hive-p3/hello-p3.wasm"
 
 # ---------------------------------------------------------------- servers ---
-read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G PORT_H PORT_I PORT_J PORT_K PORT_L PORT_M < <(python3 - <<'EOF'
+read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G PORT_H PORT_I PORT_J PORT_K PORT_L PORT_M PORT_N < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(13)]
+socks = [socket.socket() for _ in range(14)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -210,9 +212,9 @@ EOF
 NLEVELS=$(wc -w <<<"$CONNECTIONS")
 # Every server dies by itself after this long, even if this script is killed
 # with SIGKILL and its trap never runs.
-LIFETIME=$((600 + 13 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
+LIFETIME=$((600 + 14 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
 
-TARGETS=(a e b g c f d h i j k l m)
+TARGETS=(a e b g n c f d h i j k l m)
 declare -A NAME URL LOG PID
 NAME[a]="hive, hello-http (wasi:http/proxy)"
 NAME[b]="wasmtime serve, hello-http"
@@ -227,6 +229,7 @@ NAME[j]="hive, hello-p3, instance reuse"
 NAME[k]="wasmtime serve, hello-p3, instance reuse"
 NAME[l]="hive, hello-p3, reuse, 16 at once per instance"
 NAME[m]="wasmtime serve, hello-p3, reuse, 16 at once per instance"
+NAME[n]="wasmtime serve, hello-http, its defaults"
 URL[a]="http://127.0.0.1:$PORT_A/hello-http"
 URL[b]="http://127.0.0.1:$PORT_B/hello-http"
 URL[c]="http://127.0.0.1:$PORT_C/hello"
@@ -240,6 +243,7 @@ URL[j]="http://127.0.0.1:$PORT_J/hello-p3"
 URL[k]="http://127.0.0.1:$PORT_K/hello-p3"
 URL[l]="http://127.0.0.1:$PORT_L/hello-p3"
 URL[m]="http://127.0.0.1:$PORT_M/hello-p3"
+URL[n]="http://127.0.0.1:$PORT_N/hello-http"
 
 # A Hive with an admin API listens on a second port (default 9080): let each
 # instance pick a free one so the two Hives, and any Hive already running on
@@ -289,6 +293,9 @@ CMD_l=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-p3-concurrent" --listen
 # shellcheck disable=SC2034
 CMD_m=("$WASMTIME" serve --addr "127.0.0.1:$PORT_M" -Wcomponent-model-async --max-instance-reuse-count 1000
     --max-instance-concurrent-reuse-count 16 "${WASMTIME_FLAGS[@]}" "$HELLO_P3_WASM")
+# What a newcomer gets from `wasmtime serve` without tuning it.
+# shellcheck disable=SC2034
+CMD_n=("$WASMTIME" serve --addr "127.0.0.1:$PORT_N" -S cli "$HELLO_HTTP_WASM")
 
 # A command line as one could paste it into a shell (quoting only what needs it).
 show_cmd() { # target
@@ -430,7 +437,7 @@ done
 # nothing queues; the CPU figures hold at every level.
 TARGET_LINES=""
 for c in $CONNECTIONS; do
-    line="- $c connections: Hive on the wasi:http component vs \`wasmtime serve\` (b): $(ratio "${RPS[a,$c]}" "${RPS[b,$c]}") fresh (a), $(ratio "${RPS[e,$c]}" "${RPS[b,$c]}") with reuse (e), against 3x; (e) vs (g), both reusing: $(ratio "${RPS[e,$c]}" "${RPS[g,$c]}"). Own-world hello vs native: $(ratio "${RPS[c,$c]}" "${RPS[d,$c]}") fresh (c), $(ratio "${RPS[f,$c]}" "${RPS[d,$c]}") with reuse (f), against 0.35x. Host overhead per request, server CPU over native: $(minus "${CPU[f,$c]}" "${CPU[d,$c]}") with reuse (f), $(minus "${CPU[c,$c]}" "${CPU[d,$c]}") fresh (c)"
+    line="- $c connections: Hive on the wasi:http component vs \`wasmtime serve\` (b): $(ratio "${RPS[a,$c]}" "${RPS[b,$c]}") fresh (a), $(ratio "${RPS[e,$c]}" "${RPS[b,$c]}") with reuse (e), against 3x; (e) vs (g), both reusing: $(ratio "${RPS[e,$c]}" "${RPS[g,$c]}"); (a) vs (n), both at their defaults: $(ratio "${RPS[a,$c]}" "${RPS[n,$c]}"). Own-world hello vs native: $(ratio "${RPS[c,$c]}" "${RPS[d,$c]}") fresh (c), $(ratio "${RPS[f,$c]}" "${RPS[d,$c]}") with reuse (f), against 0.35x. Host overhead per request, server CPU over native: $(minus "${CPU[f,$c]}" "${CPU[d,$c]}") with reuse (f), $(minus "${CPU[c,$c]}" "${CPU[d,$c]}") fresh (c)"
     if ((c == 1)); then
         line+="; p50 over native: $(minus "${P50[f,$c]}" "${P50[d,$c]}") with reuse (f), $(minus "${P50[c,$c]}" "${P50[d,$c]}") fresh (c)"
     fi
@@ -459,7 +466,7 @@ All servers listen on 127.0.0.1; wrk shares the $(nproc) cores with them, so
 the numbers are only comparable within one run. Every request is HTTP/1.1
 keep-alive, GET, answered 200 \`Hello, world!\n\` with \`$EXPECTED_TYPE\`
 (checked before and after measuring). Hive and \`wasmtime serve\` create a
-fresh instance per request in (a), (b), (c), (h) and (i); (e), (f), (g),
+fresh instance per request in (a), (b), (c), (h), (i) and (n); (e), (f), (g),
 (j) and (k) let one instance serve up to 1,000 requests in turn; (l) and (m)
 also let it serve up to 16 of them at once. Hive runs with
 \`RUST_LOG=warn\`, so its per-request log line is off. Targets are
@@ -504,6 +511,8 @@ $(show_cmd k | show)
 $(show_cmd l | show)
 # (m)
 $(show_cmd m | show)
+# (n)
+$(show_cmd n | show)
 # load, for each level C in: $CONNECTIONS (threads T = 2, or 1 when C = 1), after ${WARMUP}s of wrk -t2 -c16 per target
 wrk -tT -cC -d${SECONDS_PER_RUN}s --latency URL
 \`\`\`
@@ -523,6 +532,7 @@ Response headers:
 - (k) ${HEADERS[k]}
 - (l) ${HEADERS[l]}
 - (m) ${HEADERS[m]}
+- (n) ${HEADERS[n]}
 EOF
 )"
 
