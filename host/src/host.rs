@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use wasmtime::component::Val;
 
 use crate::api::bindings::services::CallError;
@@ -77,11 +77,7 @@ impl Host {
         let metrics = Arc::new(Metrics::new());
         let kv: Arc<dyn KvStore> = match &settings.kv {
             KvBackend::Embedded(dir) => Arc::new(RedbStore::open(dir)?),
-            KvBackend::Redis(url) => {
-                let runtime = tokio::runtime::Handle::try_current()
-                    .context("the Redis store needs the async runtime")?;
-                Arc::new(runtime.block_on(RedisStore::open(url, metrics.kv_failures()))?)
-            }
+            KvBackend::Redis(url) => Arc::new(RedisStore::new(url, metrics.kv_failures())?),
         };
         let registry = Arc::new(Registry::new(
             targets,

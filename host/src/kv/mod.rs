@@ -7,6 +7,7 @@
 mod log;
 pub mod redb;
 pub mod redis;
+pub mod redis_link;
 #[cfg(test)]
 pub mod suite;
 

@@ -24,11 +24,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use prometheus_client::metrics::counter::Counter;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Client, RedisError, Script};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, RedisError, Script};
 
+use super::redis_link::RedisLink;
 use super::{KvStore, StoreError, StoreFuture, check_key, check_value, refused};
 
 /// How long one operation may take, reconnecting included.
@@ -36,7 +36,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 /// A Redis-backed [`KvStore`].
 pub struct RedisStore {
-    connection: ConnectionManager,
+    link: Arc<RedisLink>,
     scripts: Arc<Scripts>,
     /// Operations that failed for want of Redis, for the metrics.
     failures: Counter,
@@ -56,50 +56,11 @@ fn keys(namespace: &str) -> (String, String) {
     (format!("{tag}:data"), format!("{tag}:keys"))
 }
 
-/// How a connection to Redis is kept: a short connect timeout, a generous
-/// response timeout (an fsync'ed 1 MiB value under load takes a while), and
-/// few, quick reconnect attempts, so a dead server is reported in seconds.
-pub fn connection_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(4)))
-        .set_number_of_retries(2)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(500))
-        .set_exponent_base(2.0)
-}
-
-/// Opens a connection manager for `url` (`redis://` or `rediss://`, with a
-/// password as `redis://:password@host:port/db`).
-pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
-    let client = Client::open(url).with_context(|| format!("invalid Redis URL {}", redact(url)))?;
-    tokio::time::timeout(
-        DEADLINE,
-        ConnectionManager::new_with_config(client, connection_config()),
-    )
-    .await
-    .map_err(|_| {
-        anyhow::anyhow!(
-            "no answer from Redis at {} within {DEADLINE:?}",
-            redact(url)
-        )
-    })?
-    .with_context(|| format!("connecting to Redis at {}", redact(url)))
-}
-
-/// `url` without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://***@{}", &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
-
 impl RedisStore {
-    /// Connects to `url`, counting failed operations in `failures`.
-    pub async fn open(url: &str, failures: Counter) -> anyhow::Result<RedisStore> {
-        let mut connection = connect(url).await?;
-        warn_unless_durable(&mut connection).await;
+    /// A store on the Redis at `url`, counting failed operations in
+    /// `failures`. It connects on first use, so a host starts while Redis
+    /// is down and its kv calls fail (as `storage`) until Redis is back.
+    pub fn new(url: &str, failures: Counter) -> anyhow::Result<RedisStore> {
         let scripts = Scripts {
             set: Script::new(include_str!("redis_lua/set.lua")),
             delete: Script::new(include_str!("redis_lua/delete.lua")),
@@ -107,17 +68,17 @@ impl RedisStore {
             increment: Script::new(include_str!("redis_lua/incr.lua")),
         };
         Ok(RedisStore {
-            connection,
+            link: Arc::new(RedisLink::new(url, true)?),
             scripts: Arc::new(scripts),
             failures,
         })
     }
 
-    /// What an operation's future needs: a handle on the connection, the
-    /// scripts and the failure counter, all cheap clones.
-    fn parts(&self) -> (ConnectionManager, Arc<Scripts>, Counter) {
+    /// What an operation's future needs: the link, the scripts and the
+    /// failure counter, all cheap clones.
+    fn parts(&self) -> (Arc<RedisLink>, Arc<Scripts>, Counter) {
         (
-            self.connection.clone(),
+            self.link.clone(),
             self.scripts.clone(),
             self.failures.clone(),
         )
@@ -138,41 +99,16 @@ async fn within_deadline<T>(
     }
 }
 
+/// The link's connection, or the storage error its absence is.
+async fn connected(link: &RedisLink, failures: &Counter) -> Result<ConnectionManager, StoreError> {
+    link.get().await.map_err(|err| storage(failures, err))
+}
+
 /// A failed operation as a storage error, logged and counted once.
 fn storage(failures: &Counter, err: RedisError) -> StoreError {
     failures.inc();
     tracing::warn!("key-value store (Redis) failed: {err}");
     StoreError::Storage(format!("Redis: {err}"))
-}
-
-/// Says so at start when the server would not keep an acknowledged write
-/// through a crash (a managed Redis may refuse `CONFIG`; that is only
-/// logged).
-async fn warn_unless_durable(connection: &mut ConnectionManager) {
-    let asked = async {
-        let appendonly: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("appendonly")
-            .query_async(connection)
-            .await?;
-        let fsync: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("appendfsync")
-            .query_async(connection)
-            .await?;
-        Ok::<_, RedisError>((appendonly.get(1).cloned(), fsync.get(1).cloned()))
-    };
-    let asked = within_deadline(asked).await;
-    match asked {
-        Ok((Some(appendonly), Some(fsync))) if appendonly == "yes" && fsync == "always" => {}
-        Ok((appendonly, fsync)) => tracing::warn!(
-            "Redis has appendonly={} appendfsync={}: an acknowledged write can be lost in a \
-             crash; run it with --appendonly yes --appendfsync always",
-            appendonly.unwrap_or_default(),
-            fsync.unwrap_or_default()
-        ),
-        Err(err) => tracing::info!("could not read Redis's persistence settings: {err}"),
-    }
 }
 
 impl KvStore for RedisStore {
@@ -182,8 +118,9 @@ impl KvStore for RedisStore {
         }
         let (data, _) = keys(namespace);
         let key = key.to_owned();
-        let (mut connection, _, failures) = self.parts();
+        let (link, _, failures) = self.parts();
         Box::pin(async move {
+            let mut connection = connected(&link, &failures).await?;
             within_deadline(connection.hget(data, key))
                 .await
                 .map_err(|err| storage(&failures, err))
@@ -196,8 +133,9 @@ impl KvStore for RedisStore {
         }
         let (data, index) = keys(namespace);
         let (key, value) = (key.to_owned(), value.to_vec());
-        let (mut connection, scripts, failures) = self.parts();
+        let (link, scripts, failures) = self.parts();
         Box::pin(async move {
+            let mut connection = connected(&link, &failures).await?;
             let mut invocation = scripts.set.key(&data);
             invocation.key(&index).arg(key).arg(value);
             within_deadline(invocation.invoke_async::<i64>(&mut connection))
@@ -213,8 +151,9 @@ impl KvStore for RedisStore {
         }
         let (data, index) = keys(namespace);
         let key = key.to_owned();
-        let (mut connection, scripts, failures) = self.parts();
+        let (link, scripts, failures) = self.parts();
         Box::pin(async move {
+            let mut connection = connected(&link, &failures).await?;
             let mut invocation = scripts.delete.key(&data);
             invocation.key(&index).arg(key);
             within_deadline(invocation.invoke_async::<i64>(&mut connection))
@@ -243,8 +182,9 @@ impl KvStore for RedisStore {
             (min, max)
         };
         let count = isize::try_from(limit).unwrap_or(isize::MAX);
-        let (mut connection, _, failures) = self.parts();
+        let (link, _, failures) = self.parts();
         Box::pin(async move {
+            let mut connection = connected(&link, &failures).await?;
             within_deadline(connection.zrangebylex_limit(index, min, max, 0, count))
                 .await
                 .map_err(|err| storage(&failures, err))
@@ -257,8 +197,9 @@ impl KvStore for RedisStore {
         }
         let (data, index) = keys(namespace);
         let key = key.to_owned();
-        let (mut connection, scripts, failures) = self.parts();
+        let (link, scripts, failures) = self.parts();
         Box::pin(async move {
+            let mut connection = connected(&link, &failures).await?;
             let mut invocation = scripts.increment.key(&data);
             invocation.key(&index).arg(key).arg(delta.to_string());
             let text: String = within_deadline(invocation.invoke_async(&mut connection))
@@ -290,8 +231,9 @@ impl KvStore for RedisStore {
             Some(value) => ("1", value.to_vec()),
         };
         let (key, new) = (key.to_owned(), new.to_vec());
-        let (mut connection, scripts, failures) = self.parts();
+        let (link, scripts, failures) = self.parts();
         Box::pin(async move {
+            let mut connection = connected(&link, &failures).await?;
             let mut invocation = scripts.compare_and_swap.key(&data);
             invocation
                 .key(&index)
@@ -351,15 +293,16 @@ mod tests {
             .expect("redis-server is needed for this test: run scripts/test.sh, which installs it");
         let url = format!("redis://127.0.0.1:{port}/0");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let store = loop {
-            match RedisStore::open(&url, Counter::default()).await {
-                Ok(store) => break store,
+        let store = RedisStore::new(&url, Counter::default()).unwrap();
+        loop {
+            match store.link.get().await {
+                Ok(_) => break,
                 Err(_) if std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await
                 }
                 Err(err) => panic!("redis-server did not come up: {err:#}"),
             }
-        };
+        }
         let server = TestRedis { process, _dir: dir };
         (server, store)
     }
@@ -386,14 +329,5 @@ mod tests {
         assert_ne!(keys("ab").0, keys("a").0);
         assert_ne!(keys("a}:data").0, keys("a").0);
         assert_eq!(keys("users").0, "hive:kv:{5:users}:data");
-    }
-
-    #[test]
-    fn passwords_are_kept_out_of_messages() {
-        assert_eq!(
-            redact("redis://:s3cret@10.0.0.1:6379/0"),
-            "redis://***@10.0.0.1:6379/0"
-        );
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }
