@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -49,12 +50,13 @@ pub fn watch(
     let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
-            Ok(event) => {
+            Ok(event) if changes(&event.kind) => {
                 for path in event.paths.into_iter().filter(|path| keep(path)) {
                     // The receiver only goes away when its task stops.
                     let _ = tx.send(path);
                 }
             }
+            Ok(_) => {}
             Err(err) => tracing::warn!("watching a folder: {err}"),
         }
     })
@@ -68,6 +70,21 @@ pub fn watch(
         .watch(dir, mode)
         .with_context(|| format!("watching {}", dir.display()))?;
     Ok((watcher, rx))
+}
+
+/// Whether an event of `kind` can change a file's contents or presence:
+/// creations, writes, renames, removals, and a writer closing its file.
+/// Opening, reading and attribute changes cannot; reacting to them would
+/// make every reload (which reads the files) cause the next, forever.
+fn changes(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any | EventKind::Other => true,
+    }
 }
 
 /// Waits for the next change, then collects every path that changes until
@@ -94,6 +111,25 @@ pub fn drain(events: &mut Events) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_a_file_is_not_a_change() {
+        use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind, RenameMode};
+        let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        let read_closed = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        let touched = EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any));
+        for kind in [open, read_closed, touched] {
+            assert!(!changes(&kind), "{kind:?}");
+        }
+        let written = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let renamed = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        let write_closed = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        let created = EventKind::Create(CreateKind::File);
+        let removed = EventKind::Remove(RemoveKind::File);
+        for kind in [written, renamed, write_closed, created, removed] {
+            assert!(changes(&kind), "{kind:?}");
+        }
+    }
 
     #[tokio::test]
     async fn a_burst_of_events_is_one_batch() {

@@ -310,3 +310,53 @@ fn restart_with_and_without_the_compile_cache_for_50_components() {
         uncached.as_secs_f64() / warm.as_secs_f64()
     );
 }
+
+/// `hive_folder_refreshes_total` from the admin API.
+fn folder_refreshes(hive: &Hive) -> u64 {
+    hive.metrics()
+        .lines()
+        .find_map(|line| line.strip_prefix("hive_folder_refreshes_total "))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("the host counts folder refreshes")
+}
+
+#[test]
+fn the_watcher_rests_after_a_hot_deploy_and_says_a_bad_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    deploy_atomically(dir.path(), "svc.wasm", &wasm("hello"));
+    let hive = Hive::start(dir.path(), &[]);
+    wait_for_status(&hive, "/svc", 200);
+    // A hot deploy, and a file that does not load.
+    deploy_atomically(dir.path(), "svc.wasm", &wasm("echo"));
+    std::fs::write(dir.path().join("broken.wasm"), b"\0asm but not really").unwrap();
+    let started = Instant::now();
+    while version_of(&body(&hive, "/svc")) != "echo" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            hive.logs()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    hive.wait_for_log(&["skipping broken.wasm"]);
+    // Let the last batch of events settle, then count for 10 s.
+    thread::sleep(Duration::from_secs(1));
+    let before = folder_refreshes(&hive);
+    thread::sleep(Duration::from_secs(10));
+    let after = folder_refreshes(&hive);
+    let said = hive.count_log(&["skipping broken.wasm"]);
+    println!(
+        "watcher idle: {} refreshes in 10 s after a hot deploy; the bad file logged {said} time(s)",
+        after - before
+    );
+    assert_eq!(
+        after,
+        before,
+        "the watcher kept refreshing:\n{}",
+        hive.logs()
+    );
+    assert_eq!(said, 1, "{}", hive.logs());
+    // A real change to the bad file is tried (and said) again.
+    std::fs::write(dir.path().join("broken.wasm"), b"\0asm still not").unwrap();
+    hive.wait_for_log_count(&["skipping broken.wasm"], 2);
+}

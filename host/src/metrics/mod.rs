@@ -64,6 +64,7 @@ pub struct Metrics {
     loads: Counter,
     cache_hits: Counter,
     kv_failures: Counter,
+    folder_refreshes: Counter,
     /// Recent requests, host-wide and per component.
     host_window: Mutex<Window>,
     windows: Mutex<HashMap<Arc<str>, Arc<Mutex<Window>>>>,
@@ -140,8 +141,15 @@ impl Metrics {
             "Key-value operations that failed because the store (Redis) did not answer",
             kv_failures.clone(),
         );
+        let folder_refreshes = Counter::default();
+        registry.register(
+            "folder_refreshes",
+            "Times the services folder was re-read after the watcher saw files change",
+            folder_refreshes.clone(),
+        );
         Metrics {
             kv_failures,
+            folder_refreshes,
             host_window: Mutex::new(Window::default()),
             windows: Mutex::new(HashMap::new()),
             calls: Mutex::new(BTreeMap::new()),
@@ -254,6 +262,11 @@ impl Metrics {
         if from_cache {
             self.cache_hits.inc();
         }
+    }
+
+    /// Counts one re-reading of the services folder by its watcher.
+    pub fn folder_refreshed(&self) {
+        self.folder_refreshes.inc();
     }
 
     /// The counter a shared key-value store adds its failures to.

@@ -49,15 +49,34 @@ pub fn watched_name(path: &Path) -> Option<String> {
     Some(stem.to_string())
 }
 
-/// True when `wasm` and its manifest are byte-for-byte what `service` was
-/// loaded from, so a touch or a duplicate event does not reload it.
-pub fn unchanged(service: Option<&Arc<Service>>, wasm: &Path) -> bool {
-    let Some(service) = service else {
-        return false;
-    };
-    let manifest = std::fs::read_to_string(wasm.with_extension("toml")).ok();
-    file_digest(wasm).as_deref() == Some(service.digest())
-        && manifest == service.source.manifest_text
+/// What a service's files held when they were read: the `.wasm`'s digest
+/// and the manifest's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    digest: String,
+    manifest: Option<String>,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `wasm` and its manifest, or `None` when the
+    /// `.wasm` cannot be read.
+    pub fn of(wasm: &Path) -> Option<Fingerprint> {
+        Some(Fingerprint {
+            digest: file_digest(wasm)?,
+            manifest: std::fs::read_to_string(wasm.with_extension("toml")).ok(),
+        })
+    }
+}
+
+/// True when `files` are byte-for-byte what `service` was loaded from,
+/// so a touch or a duplicate event does not reload it.
+pub fn unchanged(service: Option<&Arc<Service>>, files: Option<&Fingerprint>) -> bool {
+    match (service, files) {
+        (Some(service), Some(files)) => {
+            files.digest == service.digest() && files.manifest == service.source.manifest_text
+        }
+        _ => false,
+    }
 }
 
 /// A manifest with no `.wasm` beside it is almost always a misnamed file.

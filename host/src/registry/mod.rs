@@ -45,6 +45,9 @@ pub struct LoadFailure {
     pub file: PathBuf,
     /// What is wrong with it, as one line.
     pub reason: String,
+    /// The files as they were when they failed, so the same files are not
+    /// tried (and logged) again until one of them changes.
+    pub files: Option<folder::Fingerprint>,
 }
 
 /// One consistent set of services and routes.
@@ -100,6 +103,16 @@ impl Registry {
     /// The folder services are loaded from.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The metrics the registry counts loads in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The host's limits, which each manifest's `[limits]` override.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The live deployment. Cheap; hold it only briefly.
@@ -186,7 +199,17 @@ impl Registry {
             }
             return changed;
         }
-        if folder::unchanged(old.services.get(name).or(old.parked.get(name)), &wasm) {
+        let fingerprint = folder::Fingerprint::of(&wasm);
+        let loaded = old.services.get(name).or(old.parked.get(name));
+        if folder::unchanged(loaded, fingerprint.as_ref()) {
+            return false;
+        }
+        if fingerprint.is_some()
+            && old
+                .failures
+                .get(name)
+                .is_some_and(|failure| failure.files == fingerprint)
+        {
             return false;
         }
         let started = Instant::now();
@@ -220,6 +243,7 @@ impl Registry {
                     LoadFailure {
                         file: wasm,
                         reason: format!("{err:#}"),
+                        files: fingerprint,
                     },
                 );
             }

@@ -46,6 +46,8 @@ pub fn place_parked(deployment: &mut Deployment) {
                     LoadFailure {
                         file: candidate.source.wasm_path.clone(),
                         reason,
+                        // Parked, not failed: retried on every change.
+                        files: None,
                     },
                 );
                 if let Some(old) = old {

@@ -36,6 +36,7 @@ pub fn spawn(registry: Arc<Registry>) -> Result<Watching> {
             if names.is_empty() {
                 continue;
             }
+            registry.metrics().folder_refreshed();
             let registry = registry.clone();
             let refreshed = tokio::task::spawn_blocking(move || registry.refresh(&names)).await;
             if let Err(err) = refreshed {
