@@ -133,3 +133,89 @@ fn the_admin_api_leaves_loopback_only_with_a_token_and_tls() {
     assert_eq!(status, "200");
     assert!(body.contains("hello"), "{body}");
 }
+
+#[test]
+fn the_console_origin_over_tls_is_its_own_and_plain_http_is_not() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(certs.path());
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    let hive = Hive::start(dir.path(), &["--tls-cert", &cert, "--tls-key", &key]);
+    let admin_port = hive.admin.rsplit(':').next().unwrap().to_string();
+    let url = format!("https://127.0.0.1:{admin_port}/components/hello/rollback");
+    let post = |origin: &str| {
+        curl(
+            &cert,
+            &url,
+            &["-X", "POST", "-H", &format!("Origin: {origin}")],
+        )
+    };
+    // The page's own origin is https: the rollback is tried (409: there
+    // is no earlier version), not refused as another site's.
+    let (status, body) = post(&format!("https://127.0.0.1:{admin_port}"));
+    assert_eq!(status, "409", "{body}");
+    // The same host named with http is another origin.
+    let (status, body) = post(&format!("http://127.0.0.1:{admin_port}"));
+    assert_eq!(status, "403", "{body}");
+}
+
+#[test]
+fn an_expired_certificate_is_warned_about_and_an_encrypted_key_named() {
+    let certs = tempfile::tempdir().unwrap();
+    // Expired yesterday.
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let expired = params.self_signed(&key_pair).unwrap();
+    let (cert, key) = (certs.path().join("old.pem"), certs.path().join("old.key"));
+    std::fs::write(&cert, expired.pem()).unwrap();
+    std::fs::write(&key, key_pair.serialize_pem()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    let hive = Hive::start(
+        dir.path(),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let line = hive.wait_for_log(&["old.pem", "expired on"]);
+    assert!(line.contains("WARN"), "{line}");
+    drop(hive);
+
+    // A key that needs a passphrase is named as such, not "no items found".
+    let (plain_cert, plain_key) = self_signed(certs.path());
+    let encrypted = certs.path().join("encrypted.pem");
+    let made = Command::new("openssl")
+        .args([
+            "pkey",
+            "-aes256",
+            "-passout",
+            "pass:secret",
+            "-in",
+            &plain_key,
+            "-out",
+        ])
+        .arg(&encrypted)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (ok, log) = Hive::run_to_exit(
+        dir.path(),
+        &[
+            "--tls-cert",
+            &plain_cert,
+            "--tls-key",
+            encrypted.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok, "{log}");
+    assert!(log.contains("encrypted with a passphrase"), "{log}");
+}

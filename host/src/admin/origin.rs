@@ -10,8 +10,10 @@ use std::net::{IpAddr, SocketAddr};
 use hyper::header::{HOST, ORIGIN};
 use hyper::{Method, Request};
 
-/// Checks `req` against the listener's `bound` address.
-pub fn check<B>(req: &Request<B>, bound: Option<&SocketAddr>) -> Result<(), String> {
+/// Checks `req` against the listener's `bound` address; `tls` says
+/// whether the listener speaks HTTPS, the only scheme its own page can
+/// send as its `Origin`.
+pub fn check<B>(req: &Request<B>, bound: Option<&SocketAddr>, tls: bool) -> Result<(), String> {
     let host = req
         .headers()
         .get(HOST)
@@ -27,8 +29,9 @@ pub fn check<B>(req: &Request<B>, bound: Option<&SocketAddr>) -> Result<(), Stri
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if writes && let Some(origin) = req.headers().get(ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
+        let scheme = if tls { "https://" } else { "http://" };
         let same = origin
-            .strip_prefix("http://")
+            .strip_prefix(scheme)
             .is_some_and(|rest| rest.eq_ignore_ascii_case(host));
         if !same {
             return Err(format!(
@@ -83,7 +86,7 @@ mod tests {
             "LOCALHOST:9080",
         ] {
             assert!(
-                check(&request(Method::GET, good, None), Some(&bound)).is_ok(),
+                check(&request(Method::GET, good, None), Some(&bound), false).is_ok(),
                 "{good}"
             );
         }
@@ -95,7 +98,7 @@ mod tests {
             "",
         ] {
             assert!(
-                check(&request(Method::GET, bad, None), Some(&bound)).is_err(),
+                check(&request(Method::GET, bad, None), Some(&bound), false).is_err(),
                 "{bad}"
             );
         }
@@ -106,16 +109,21 @@ mod tests {
         let bound: SocketAddr = "127.0.0.1:9080".parse().unwrap();
         let host = "127.0.0.1:9080";
         let same = request(Method::PUT, host, Some("http://127.0.0.1:9080"));
-        assert!(check(&same, Some(&bound)).is_ok());
+        assert!(check(&same, Some(&bound), false).is_ok());
         let none = request(Method::DELETE, host, None);
-        assert!(check(&none, Some(&bound)).is_ok());
+        assert!(check(&none, Some(&bound), false).is_ok());
         let other = request(Method::PUT, host, Some("http://evil.example"));
-        assert!(check(&other, Some(&bound)).is_err());
+        assert!(check(&other, Some(&bound), false).is_err());
         let null = request(Method::PUT, host, Some("null"));
-        assert!(check(&null, Some(&bound)).is_err());
+        assert!(check(&null, Some(&bound), false).is_err());
         // Reading from another origin is harmless: the browser withholds
         // the answer from the page.
+        // Over TLS the console's own origin is https, and http is not it.
+        let secure = request(Method::PUT, host, Some("https://127.0.0.1:9080"));
+        assert!(check(&secure, Some(&bound), true).is_ok());
+        assert!(check(&secure, Some(&bound), false).is_err());
+        assert!(check(&same, Some(&bound), true).is_err());
         let read = request(Method::GET, host, Some("http://evil.example"));
-        assert!(check(&read, Some(&bound)).is_ok());
+        assert!(check(&read, Some(&bound), false).is_ok());
     }
 }
