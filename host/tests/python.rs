@@ -267,3 +267,30 @@ fn hive_wit_writes_what_a_bindings_generator_needs() {
     );
     assert!(out.path().join("bindings/wit_world/imports/kv.py").exists());
 }
+
+#[test]
+fn requirements_may_name_packages_only_never_options_paths_or_urls() {
+    let root = tempfile::tempdir().unwrap();
+    let service = root.path().join("components/evil");
+    std::fs::create_dir_all(&service).unwrap();
+    std::fs::write(service.join("app.py"), "# never built\n").unwrap();
+    for line in [
+        "--index-url http://127.0.0.1:9/simple",
+        "-r /etc/hostname",
+        "./local-project",
+        "pkg @ https://127.0.0.1:9/pkg.whl",
+    ] {
+        std::fs::write(
+            service.join("requirements.txt"),
+            format!("# pure Python only\n{line}\n"),
+        )
+        .unwrap();
+        let (ok, out) = hive_in(
+            root.path(),
+            &["build", "--components", "components", "--out", "deploy"],
+        );
+        assert!(!ok, "{line}: {out}");
+        assert!(out.contains("requirements.txt line 2"), "{line}: {out}");
+        assert!(!root.path().join("deploy/evil.wasm").exists());
+    }
+}

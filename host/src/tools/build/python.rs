@@ -6,8 +6,9 @@
 //!   that world. Its WIT dependencies are assembled for it: Hive's contract
 //!   and the WASI WIT from the project's `wit/`, and the shared packages in
 //!   the workspace's `*-wit/` folders (like `shop-wit/`).
-//! - `requirements.txt` (pure-Python packages) is installed into a folder of
-//!   its own under `target/python/<name>/deps` and bundled.
+//! - `requirements.txt` (pure-Python packages, as wheels; pip options,
+//!   paths and URLs are refused, see [`super::requirements`]) is installed
+//!   into a folder of its own under `target/python/<name>/deps` and bundled.
 //! - A build takes 10 to 20 s and about 400 MB, so services are built one
 //!   at a time, and the result is kept under `target/python/<name>` with a
 //!   digest of everything that went into it: an unchanged service is not
@@ -20,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 use super::cargo::Artifact;
+use super::requirements::plain_requirements;
 use crate::config::is_valid_name;
 use crate::tools::componentize::{self, Componentize};
 
@@ -79,6 +81,8 @@ pub fn build(workspace: &Path, service: &PythonService) -> Result<Artifact> {
         return Ok(artifact(service, wasm));
     }
 
+    // Refused before anything is installed or run.
+    requirements(service)?;
     let tool = Componentize::ensure(&Componentize::tools_dir(workspace)).with_context(|| {
         format!(
             "componentize-py {} is needed to build Python services",
@@ -118,6 +122,17 @@ fn artifact(service: &PythonService, wasm: PathBuf) -> Artifact {
     }
 }
 
+/// The plain requirement lines of `service`'s `requirements.txt` (none
+/// when it has no such file); an option, path or URL is an error.
+fn requirements(service: &PythonService) -> Result<Vec<String>> {
+    let path = service.dir.join("requirements.txt");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => plain_requirements(&text).with_context(|| format!("building {}", service.name)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// Installs `requirements.txt` (if it asks for anything) into
 /// `work/deps`; returns that folder.
 fn install_requirements(
@@ -125,29 +140,32 @@ fn install_requirements(
     service: &PythonService,
     work: &Path,
 ) -> Result<Option<PathBuf>> {
-    let requirements = service.dir.join("requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements)
-        .unwrap_or_default()
-        .lines()
-        .any(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'));
-    if !wanted {
+    let wanted = requirements(service)?;
+    if wanted.is_empty() {
         return Ok(None);
     }
     let deps = work.join("deps");
     if deps.exists() {
         std::fs::remove_dir_all(&deps).with_context(|| format!("clearing {}", deps.display()))?;
     }
+    // pip reads only the checked lines, from a file of Hive's own.
+    let checked = work.join("requirements.checked.txt");
+    std::fs::write(&checked, wanted.join("\n") + "\n")
+        .with_context(|| format!("writing {}", checked.display()))?;
     let output = tool
         .pip()
         .args([
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--no-input",
+            "--only-binary",
+            ":all:",
             "--target",
         ])
         .arg(&deps)
         .arg("-r")
-        .arg(&requirements)
+        .arg(&checked)
         .output()
         .context("running pip")?;
     componentize::check(&output, "pip install -r requirements.txt")?;
