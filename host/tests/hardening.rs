@@ -250,6 +250,28 @@ fn clients_cannot_forge_log_lines_through_a_guest() {
 }
 
 #[test]
+fn guest_text_cannot_pose_as_the_hosts_own_log_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    let hive = Hive::start(dir.path(), &[]);
+    // hello logs "greeting <name>"; the name claims to be other fields.
+    let response = client()
+        .get(hive.url("/hello?name=x%20component%3Devil%20request_id%3Dfake"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let line = hive.wait_for_log(&["greeting x"]);
+    // The guest's text is quoted, so the only unquoted fields are real.
+    assert!(
+        line.contains(r#""greeting x component=evil request_id=fake""#),
+        "{line}"
+    );
+    let unquoted: String = line.split('"').step_by(2).collect();
+    assert!(!unquoted.contains("component=evil"), "{line}");
+    assert!(unquoted.contains("component=hello"), "{line}");
+}
+
+#[test]
 fn out_of_range_limits_are_manifest_errors_and_never_stop_the_host() {
     let dir = tempfile::tempdir().unwrap();
     install(demo_components(), "hello", dir.path());

@@ -7,7 +7,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::log::{self, Level};
 use super::request_id::RequestId;
-use crate::logging::escape;
+use crate::logging::guest_text;
 
 /// Longest message kept; longer ones are cut so a guest cannot flood the log.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024;
@@ -30,7 +30,7 @@ impl LogCtx {
 
 impl log::Host for LogCtx {
     fn log(&mut self, level: Level, message: String) {
-        let message = escape(truncate(&message, MAX_MESSAGE_BYTES));
+        let message = guest_text(truncate(&message, MAX_MESSAGE_BYTES));
         let component = &*self.component;
         let request_id = self.request_id.get();
         let request_id = &*request_id;

@@ -16,7 +16,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use super::request_id::RequestId;
-use crate::logging::escape;
+use crate::logging::guest_text;
 
 /// Most bytes one instance may write to one stream before output is dropped.
 pub const OUTPUT_BUDGET_BYTES: usize = 64 * 1024;
@@ -96,7 +96,7 @@ impl LineBuffer {
             return;
         }
         let line = String::from_utf8_lossy(&self.pending);
-        let line = escape(line.strip_suffix('\r').unwrap_or(&line));
+        let line = guest_text(line.strip_suffix('\r').unwrap_or(&line));
         tracing::info!(
             target: "guest",
             component = %self.component,

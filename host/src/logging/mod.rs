@@ -58,9 +58,41 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
+/// A guest's text for a log line's message: [`escape`]d, and quoted (with
+/// `"` and `\` escaped inside) when it holds `=` or starts with a quote.
+/// In the text format the message comes before the host's own fields, so
+/// unquoted `component=evil request_id=...` would read as real fields.
+pub fn guest_text(text: &str) -> Cow<'_, str> {
+    let escaped = escape(text);
+    if !escaped.contains('=') && !escaped.starts_with('"') {
+        return escaped;
+    }
+    let mut quoted = String::with_capacity(escaped.len() + 8);
+    quoted.push('"');
+    for c in escaped.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    Cow::Owned(quoted)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, guest_text};
+
+    #[test]
+    fn field_like_guest_text_is_quoted() {
+        assert_eq!(guest_text("order 7 stored"), "order 7 stored");
+        assert_eq!(
+            guest_text("ok component=evil request_id=x"),
+            "\"ok component=evil request_id=x\""
+        );
+        assert_eq!(guest_text("\"a\" = \\"), "\"\\\"a\\\" = \\\\\"");
+        assert_eq!(guest_text("x\ncomponent=evil"), r#""x\\ncomponent=evil""#);
+    }
 
     #[test]
     fn control_characters_cannot_start_a_line_or_drive_a_terminal() {
