@@ -30,6 +30,14 @@ cargo build --release --quiet
 HIVE="$ROOT/target/release/hive"
 "$HIVE" build --components components --out "$WORK/built"
 
+# A deploy through any host changes every host, so each needs the token.
+TOKEN_FILE="$WORK/admin-token"
+if [ ! -s "$TOKEN_FILE" ]; then
+    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE"
+    chmod 600 "$TOKEN_FILE"
+fi
+export HIVE_ADMIN_TOKEN="$(cat "$TOKEN_FILE")"
+
 echo "== redis on 127.0.0.1:$REDIS_PORT (appendonly, appendfsync always)"
 mkdir -p "$WORK/redis"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK/redis" --save '' \
@@ -43,7 +51,8 @@ for i in 1 2 3; do
     echo "== host $i on 127.0.0.1:810$i (admin 127.0.0.1:910$i)"
     "$HIVE" serve --dir "$WORK/host$i/deploy" --listen "127.0.0.1:810$i" \
         --admin-listen "127.0.0.1:910$i" --cache-dir "$WORK/host$i/cache" \
-        --kv "$REDIS" --cluster "$REDIS" >"$WORK/host$i/hive.log" 2>&1 &
+        --kv "$REDIS" --cluster "$REDIS" --admin-token-file "$TOKEN_FILE" \
+        >"$WORK/host$i/hive.log" 2>&1 &
     PIDS+=($!)
 done
 for i in 1 2 3; do
@@ -66,7 +75,9 @@ The cluster is up. Try:
   curl 127.0.0.1:8000/hello?name=cluster                        # any host answers
   curl -X PUT 127.0.0.1:8000/users/ana -d '{"name": "Ana", "email": "ana@example.com"}'
   curl 127.0.0.1:8102/users/ana                                 # written through any host, read on host 2
+  export HIVE_ADMIN_TOKEN=\$(cat $TOKEN_FILE)                   # the admin token of every host
   $HIVE ls --admin http://127.0.0.1:9103                   # which host serves which digest
+  $HIVE cluster status --admin http://127.0.0.1:9101       # the cluster this host follows
   kill -9 \$(pgrep -f 'listen 127.0.0.1:8101')                   # HAProxy routes around it
 Logs are in $WORK. Ctrl-C stops everything.
 TXT

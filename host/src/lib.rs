@@ -11,7 +11,7 @@
 //! ```text
 //! tools/          build, new, dev, inspect, admin client (the CLI's helpers)
 //! admin/          the admin listener
-//! cluster/        many hosts, one deployment in Redis: publish, reconcile the folder
+//! cluster/        many hosts, one deployment in Redis: publish, check, reconcile the folder
 //! http/           the public listener: request -> hive_world | wasi_http
 //! host            Host: runtime + registry; implements api::services::Calls
 //! registry/       the live deployment snapshot, placing, providers, watcher
@@ -50,6 +50,7 @@ pub(crate) mod wit_text;
 // Serving.
 pub use admin::{Admin, serve as serve_admin};
 pub use cluster::Cluster;
+pub use cluster::membership::forget as forget_cluster;
 pub use config::{HostConfig, Limits, LimitsConfig, ServerConfig, service_name};
 pub use fswatch::Watching;
 pub use host::{Host, HostSettings, KvBackend};

@@ -64,6 +64,26 @@ enum Command {
     /// Write every WIT a guest may target (Hive's world, WASI, the typed
     /// interfaces components share) into a folder, for bindings generators.
     Wit(WitArgs),
+    /// A running host's cluster: where it stands, and `adopt` to make its
+    /// folder the whole cluster after Redis lost its data.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    #[command(subcommand)]
+    action: ClusterAction,
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Show the cluster this host follows, its version, the hosts that
+    /// report, and any record it refuses.
+    Status(AdminArgs),
+    /// Publish this host's folder as the whole cluster, replacing what
+    /// Redis holds: after Redis was flushed or restored from an older copy,
+    /// when this host's folder should win.
+    Adopt(AdminArgs),
 }
 
 #[derive(Args)]
@@ -86,6 +106,12 @@ struct ServeArgs {
     /// Compile everything at startup instead of using the compile cache.
     #[arg(long)]
     no_cache: bool,
+    /// With --cluster: forget which cluster this folder followed and take
+    /// Redis as it is now (its set replaces the folder; an empty Redis
+    /// starts a new cluster from the folder). The answer to a host that
+    /// refuses an empty or rewound Redis, when Redis should win.
+    #[arg(long)]
+    cluster_init: bool,
     #[command(flatten)]
     server: ServerConfig,
     #[command(flatten)]
@@ -217,6 +243,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => graph(&args),
         Command::Top(args) => top(&args),
         Command::Wit(args) => wit(&args),
+        Command::Cluster(args) => cluster(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -336,29 +363,48 @@ fn top(args: &TopArgs) -> Result<()> {
     hive::top(&client(&args.admin)?, &args.admin.admin, interval)
 }
 
-/// Joins the cluster in Redis at `url`, retrying until Redis answers (it
-/// may be starting with this host). The host names itself after the
-/// machine and its port.
-async fn join_cluster(url: &str, dir: &Path, address: std::net::SocketAddr) -> Cluster {
+fn cluster(args: &ClusterArgs) -> Result<()> {
+    match &args.action {
+        ClusterAction::Status(admin) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&client(admin)?.cluster()?)?
+            );
+        }
+        ClusterAction::Adopt(admin) => {
+            let adopted = client(admin)?.adopt()?;
+            println!(
+                "cluster {} is now this host's folder, at version {}",
+                adopted["id"].as_str().unwrap_or("?"),
+                adopted["version"]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// This host as a member of the cluster in Redis at `url`, named after the
+/// machine and its port. Nothing is read from Redis yet.
+fn cluster_member(
+    url: &str,
+    dir: &Path,
+    limits: &Limits,
+    address: std::net::SocketAddr,
+    init: bool,
+) -> Result<Cluster> {
     let machine = rustix::system::uname()
         .nodename()
         .to_string_lossy()
         .into_owned();
     let host_id = format!("{machine}:{}", address.port());
-    let mut delay = std::time::Duration::from_millis(100);
-    loop {
-        match Cluster::connect(url, dir, host_id.clone(), address.to_string()).await {
-            Ok(cluster) => {
-                tracing::info!("joined the cluster as {host_id}");
-                return cluster;
-            }
-            Err(err) => {
-                tracing::warn!("{err:#}; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(2));
-            }
-        }
+    // A new host of a cluster may start with no folder yet.
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if init {
+        hive::forget_cluster(dir)?;
+        tracing::info!("--cluster-init: this folder follows whatever cluster Redis holds now");
     }
+    tracing::info!("joining the cluster as {host_id}");
+    Cluster::new(url, dir, limits.clone(), host_id, address.to_string())
 }
 
 /// `hive serve`, or with `dev` set, `hive dev` (which always builds first
@@ -375,6 +421,7 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         .apply(&Limits::default())
         .context("invalid limits")?;
     let upload_timeout = limits.body_timeout;
+    let service_limits = limits.clone();
     let dir = server.dir();
     if args.build || dev {
         build(&args.components, &dir)?;
@@ -402,7 +449,19 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("TLS needs both a certificate (tls-cert) and a key (tls-key)"),
     };
-    let admin = Admin::new(server.admin_token()?, tls.clone(), upload_timeout);
+    let token = server.admin_token()?;
+    if server.cluster.is_some() && token.is_none() {
+        anyhow::bail!(
+            "--cluster needs an admin token on every host (HIVE_ADMIN_TOKEN or \
+             --admin-token-file): a deploy through any host's admin API changes every host, \
+             so no host of a cluster may take one without it"
+        );
+    }
+    anyhow::ensure!(
+        !args.cluster_init || server.cluster.is_some(),
+        "--cluster-init needs --cluster"
+    );
+    let admin = Admin::new(token, tls.clone(), upload_timeout);
     let watch = !args.no_watch || dev;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -426,7 +485,8 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
                 let address = listener
                     .local_addr()
                     .context("reading the listen address")?;
-                let cluster = Arc::new(join_cluster(url, &dir, address).await);
+                let member = cluster_member(url, &dir, &service_limits, address, args.cluster_init);
+                let cluster = Arc::new(member?);
                 cluster.catch_up().await;
                 Some(cluster)
             }

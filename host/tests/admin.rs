@@ -216,6 +216,19 @@ fn deploy_and_remove_over_http() {
     // Refused before its body was read: the connection is not reused.
     let connection = traversal.headers().get("connection");
     assert_eq!(connection.map(|v| v.as_bytes()), Some(&b"close"[..]));
+    // A name too long for a file is a bad request, not a server error.
+    let long = "a".repeat(10_000);
+    for path in [
+        format!("/components/{long}"),
+        format!("/components/{long}/manifest"),
+    ] {
+        let response = http
+            .put(hive.admin_url(&path))
+            .body(std::fs::read(demo_components().join("echo.wasm")).unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 400, "{}", response.text().unwrap());
+    }
 
     let removed = http
         .delete(hive.admin_url("/components/mirror"))

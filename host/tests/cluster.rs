@@ -9,186 +9,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{demo_components, hive_binary};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed (SIGKILL) when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis(dir: &Path, port: u16) -> Process {
-    let child = Command::new("redis-server")
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "yes", "--appendfsync", "always"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is needed: run scripts/test.sh, which installs it");
-    Process(child)
-}
-
-/// One Hive host of the cluster, with folders that outlive its process.
-struct Node {
-    root: PathBuf,
-    public: u16,
-    admin: u16,
-    redis: String,
-}
-
-impl Node {
-    fn new(base: &Path, name: &str, redis: &str) -> Node {
-        let root = base.join(name);
-        std::fs::create_dir_all(root.join("deploy")).unwrap();
-        Node {
-            root,
-            public: free_port(),
-            admin: free_port(),
-            redis: redis.to_string(),
-        }
-    }
-
-    fn start(&self) -> Process {
-        let log = std::fs::File::create(self.root.join("hive.log")).unwrap();
-        let child = Command::new(hive_binary())
-            .arg("serve")
-            .arg("--dir")
-            .arg(self.root.join("deploy"))
-            .arg("--cache-dir")
-            .arg(self.root.join("cache"))
-            .args(["--listen", &format!("127.0.0.1:{}", self.public)])
-            .args(["--admin-listen", &format!("127.0.0.1:{}", self.admin)])
-            .args(["--kv", &self.redis, "--cluster", &self.redis])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Process(child)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.public)
-    }
-
-    fn admin_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.admin)
-    }
-
-    fn ready(&self, http: &reqwest::blocking::Client) -> bool {
-        http.get(self.admin_url("/ready"))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-    }
-
-    fn status(&self, http: &reqwest::blocking::Client, path: &str) -> u16 {
-        http.get(self.url(path))
-            .send()
-            .map_or(0, |r| r.status().as_u16())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.root.join("hive.log")).unwrap_or_default()
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    started.elapsed()
-}
-
-fn deploy(http: &reqwest::blocking::Client, node: &Node, name: &str) {
-    let from = demo_components();
-    let manifest = from.join(format!("{name}.toml"));
-    if manifest.exists() {
-        let response = http
-            .put(node.admin_url(&format!("/components/{name}/manifest")))
-            .body(std::fs::read(manifest).unwrap())
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 202, "{}", response.text().unwrap());
-    }
-    let response = http
-        .put(node.admin_url(&format!("/components/{name}")))
-        .body(std::fs::read(from.join(format!("{name}.wasm"))).unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 202, "{}", response.text().unwrap());
-}
-
-fn haproxy(dir: &Path, front: u16, nodes: &[&Node]) -> Process {
-    let mut config = format!(
-        "global\n    maxconn 4096\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n\
-         \x20   timeout server 30s\n    timeout check 1s\n    retries 3\n    option redispatch 1\n\
-         \x20   retry-on conn-failure empty-response response-timeout 503\n\
-         frontend hive\n    bind 127.0.0.1:{front}\n    default_backend hosts\n\
-         backend hosts\n    balance roundrobin\n    http-request disable-l7-retry unless METH_GET\n\
-         \x20   option httpchk\n    http-check send meth GET uri /ready ver HTTP/1.1 hdr Host localhost\n\
-         \x20   http-check expect status 200\n\
-         \x20   default-server check inter 200ms fastinter 100ms downinter 500ms fall 2 rise 1\n"
-    );
-    for (i, node) in nodes.iter().enumerate() {
-        config.push_str(&format!(
-            "    server host{i} 127.0.0.1:{} port {}\n",
-            node.public, node.admin
-        ));
-    }
-    let path = dir.join("haproxy.cfg");
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(config.as_bytes())
-        .unwrap();
-    let child = Command::new("haproxy")
-        .arg("-f")
-        .arg(&path)
-        .arg("-db")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("haproxy is needed: run scripts/test.sh, which installs it");
-    Process(child)
-}
+use common::cluster::{Node, TOKEN, deploy, free_port, haproxy, start_redis, upload, wait_until};
+use common::demo_components;
 
 #[test]
 fn three_hosts_behind_haproxy_survive_a_kill_and_share_data_and_deploys() {
     let work = tempfile::tempdir().unwrap();
     let redis_port = free_port();
-    let redis_dir = work.path().join("redis");
-    std::fs::create_dir_all(&redis_dir).unwrap();
-    let _redis = start_redis(&redis_dir, redis_port);
+    let _redis = start_redis(&work.path().join("redis"), redis_port);
     let redis = format!("redis://127.0.0.1:{redis_port}/0");
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -329,9 +161,7 @@ fn three_hosts_behind_haproxy_survive_a_kill_and_share_data_and_deploys() {
 fn killing_a_host_loses_no_acknowledged_write_to_the_shared_kv() {
     let work = tempfile::tempdir().unwrap();
     let redis_port = free_port();
-    let redis_dir = work.path().join("redis");
-    std::fs::create_dir_all(&redis_dir).unwrap();
-    let _redis = start_redis(&redis_dir, redis_port);
+    let _redis = start_redis(&work.path().join("redis"), redis_port);
     let redis = format!("redis://127.0.0.1:{redis_port}/0");
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -411,12 +241,9 @@ fn killing_a_host_loses_no_acknowledged_write_to_the_shared_kv() {
 
 /// Uploads `file` from the demo as the component `hello` through `node`.
 fn deploy_as_hello(http: &reqwest::blocking::Client, node: &Node, file: &str) {
-    let response = http
-        .put(node.admin_url("/components/hello"))
-        .body(std::fs::read(demo_components().join(file)).unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 202, "{}", response.text().unwrap());
+    let wasm = std::fs::read(demo_components().join(file)).unwrap();
+    let (status, text) = upload(http, node, "hello", wasm);
+    assert_eq!(status, 202, "{text}");
 }
 
 fn greeting(http: &reqwest::blocking::Client, node: &Node) -> String {
@@ -430,9 +257,7 @@ fn greeting(http: &reqwest::blocking::Client, node: &Node) -> String {
 fn a_rollback_through_one_host_reaches_every_host() {
     let work = tempfile::tempdir().unwrap();
     let redis_port = free_port();
-    let redis_dir = work.path().join("redis");
-    std::fs::create_dir_all(&redis_dir).unwrap();
-    let _redis = start_redis(&redis_dir, redis_port);
+    let _redis = start_redis(&work.path().join("redis"), redis_port);
     let redis = format!("redis://127.0.0.1:{redis_port}/0");
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -447,6 +272,7 @@ fn a_rollback_through_one_host_reaches_every_host() {
     // One manifest for both versions, so each upload is one version.
     let response = http
         .put(a.admin_url("/components/hello/manifest"))
+        .bearer_auth(TOKEN)
         .body("routes = [\"/hello\"]\n")
         .send()
         .unwrap();
@@ -468,6 +294,7 @@ fn a_rollback_through_one_host_reaches_every_host() {
     // Rolled back through b: both hosts serve the first version again.
     let response = http
         .post(b.admin_url("/components/hello/rollback"))
+        .bearer_auth(TOKEN)
         .send()
         .unwrap();
     assert_eq!(response.status(), 202, "{}", response.text().unwrap());

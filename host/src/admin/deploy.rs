@@ -27,16 +27,13 @@ use tokio::time::Instant;
 
 use super::error;
 use crate::cluster::Cluster;
-use crate::config::{Manifest, display_name, is_valid_name};
+use crate::config::{
+    MAX_MANIFEST_BYTES, MAX_WASM_BYTES, Manifest, WASM_MAGIC, check_manifest, display_name,
+    name_problem,
+};
 use crate::host::Host;
 use crate::http::body::HttpResponse;
 use crate::http::problem::{close_if_unread, json_response};
-
-/// Largest `.wasm` accepted by `PUT /components/{name}`.
-pub const MAX_WASM_BYTES: u64 = 256 << 20;
-
-/// Largest manifest accepted by `PUT /components/{name}/manifest`.
-pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 /// Uploads that may stream at once; more get 503.
 pub const MAX_CONCURRENT_UPLOADS: usize = 2;
@@ -241,7 +238,7 @@ impl Uploads {
 /// (parsed on the blocking pool: TOML of up to a MiB is real work).
 async fn check(kind: Kind, kept: Vec<u8>) -> Result<(), Refusal> {
     match kind {
-        Kind::Wasm if !kept.starts_with(b"\0asm") => Err((
+        Kind::Wasm if !kept.starts_with(WASM_MAGIC) => Err((
             StatusCode::BAD_REQUEST,
             "the body is not a WebAssembly file".to_string(),
         )),
@@ -308,28 +305,43 @@ async fn publish(
         }
         Kind::Manifest => {
             let text = String::from_utf8(bytes).map_err(|err| internal(err.into()))?;
+            // Checked as a load would check it: with its limits against
+            // this host's, and with the `.wasm` it goes with, if any.
+            let wasm = host.registry.dir().join(format!("{name}.wasm"));
+            let wasm = tokio::fs::read(&wasm).await.ok();
+            let registry = host.registry.clone();
+            let (candidate, service) = (text.clone(), name.to_string());
+            let checked = tokio::task::spawn_blocking(move || match wasm {
+                Some(wasm) => registry.try_load(&service, &wasm, Some(&candidate)),
+                None => check_manifest(&candidate, registry.limits()).map(|_| ()),
+            })
+            .await
+            .map_err(|err| internal(err.into()))?;
+            if let Err(err) = checked {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    format!("{name}'s manifest does not load, so it was not published: {err:#}"),
+                ));
+            }
             cluster
                 .publish_manifest(name, Some(text))
                 .await
                 .map_err(internal)?;
         }
     }
-    cluster.reconcile().await.map_err(internal)?;
+    cluster.sync().await.map_err(internal)?;
     Ok(())
 }
 
 /// Removes a component from the cluster; every host removes its files.
 pub async fn remove_from_cluster(cluster: &Cluster, name: &str) -> HttpResponse {
-    if !is_valid_name(name) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!("invalid component name {name:?}: use letters, digits, '-' or '_'"),
-        );
+    if let Some(problem) = name_problem(name) {
+        return error(StatusCode::BAD_REQUEST, &problem);
     }
     match cluster.remove(name).await {
         Ok(false) => error(StatusCode::NOT_FOUND, &format!("no component named {name}")),
         Ok(true) => {
-            if let Err(err) = cluster.reconcile().await {
+            if let Err(err) = cluster.sync().await {
                 tracing::warn!("reconciling after removing {name}: {err:#}");
             }
             tracing::info!(component = %name, "removed {name} from the cluster");
@@ -371,12 +383,10 @@ pub fn remove(host: &Host, name: &str) -> HttpResponse {
 /// `dir/name.extension`, after checking `name` is a valid service name (so
 /// it can never point outside the folder).
 fn target_path(dir: &Path, name: &str, extension: &str) -> Result<PathBuf, String> {
-    if !is_valid_name(name) {
-        return Err(format!(
-            "invalid component name {name:?}: use letters, digits, '-' or '_'"
-        ));
+    match name_problem(name) {
+        Some(problem) => Err(problem),
+        None => Ok(dir.join(format!("{name}.{extension}"))),
     }
-    Ok(dir.join(format!("{name}.{extension}")))
 }
 
 #[cfg(test)]
@@ -391,7 +401,8 @@ mod tests {
             target_path(dir, "hello", "wasm").unwrap(),
             Path::new("/srv/deploy/hello.wasm")
         );
-        for bad in ["..", "../x", "a/b", "", ".hidden", "sp ace"] {
+        let long = "a".repeat(10_000);
+        for bad in ["..", "../x", "a/b", "", ".hidden", "sp ace", long.as_str()] {
             assert!(target_path(dir, bad, "wasm").is_err(), "{bad:?} accepted");
         }
     }

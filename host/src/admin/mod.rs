@@ -14,6 +14,7 @@
 //! DNS rebinding) and refuses writes from another origin (so a page cannot
 //! deploy through the user's browser).
 
+pub mod cluster_view;
 pub mod components;
 pub mod deploy;
 pub mod failures;
@@ -21,6 +22,7 @@ pub mod graph;
 pub mod origin;
 pub mod stats;
 pub mod versions;
+pub mod wit;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -56,6 +58,8 @@ pub struct Admin {
     /// The address the listener is bound to, for checking `Host` headers.
     bound: OnceLock<SocketAddr>,
     uploads: deploy::Uploads,
+    /// `GET /wit`, read once per deployment.
+    wit: wit::SharedWit,
     tls: Option<TlsAcceptor>,
 }
 
@@ -73,6 +77,7 @@ impl Admin {
             token,
             bound: OnceLock::new(),
             uploads: deploy::Uploads::new(upload_timeout),
+            wit: wit::SharedWit::default(),
             tls,
         })
     }
@@ -151,7 +156,7 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
     let probe = req.method() == Method::GET && (path == "/health" || path == "/ready");
     if admin.token.is_none()
         && !probe
-        && let Err(reason) = origin::check(&req, admin.bound.get())
+        && let Err(reason) = origin::check(&req, admin.bound.get(), admin.tls.is_some())
     {
         return error(StatusCode::FORBIDDEN, &reason);
     }
@@ -182,7 +187,15 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
                     };
                     json_response(StatusCode::OK, &components::list(host, hosts.as_ref()))
                 }
-                (&Method::GET, ["wit"]) => shared_wit(host).await,
+                (&Method::GET, ["wit"]) => admin.wit.shared(host).await,
+                (&Method::GET, ["cluster"]) => match admin.cluster.get() {
+                    Some(cluster) => cluster_view::standing(cluster).await,
+                    None => error(StatusCode::NOT_FOUND, "this host is not in a cluster"),
+                },
+                (&Method::POST, ["cluster", "adopt"]) => match admin.cluster.get() {
+                    Some(cluster) => cluster_view::adopt(cluster).await,
+                    None => error(StatusCode::NOT_FOUND, "this host is not in a cluster"),
+                },
                 (&Method::GET, ["stats"]) => json_response(StatusCode::OK, &stats::stats(host)),
                 (&Method::GET, ["graph"]) => {
                     let graph = serde_json::to_value(graph::graph(host)).unwrap_or_default();
@@ -246,17 +259,6 @@ fn authorize(admin: &Admin, req: &Request<Incoming>) -> Result<(), Box<HttpRespo
         ))),
         Some(given) if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
         Some(_) => Err(Box::new(error(StatusCode::FORBIDDEN, "wrong token"))),
-    }
-}
-
-/// `GET /wit`: the WIT packages the components in the folder share, read
-/// out of their files on the blocking pool.
-async fn shared_wit(host: &Host) -> HttpResponse {
-    let dir = host.registry.dir().to_path_buf();
-    match tokio::task::spawn_blocking(move || crate::wit_text::shared_packages_in(&dir)).await {
-        Ok(Ok(packages)) => json_response(StatusCode::OK, &json!({ "packages": packages })),
-        Ok(Err(err)) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err:#}")),
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
     }
 }
 

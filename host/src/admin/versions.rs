@@ -10,7 +10,7 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use crate::cluster::Cluster;
-use crate::config::is_valid_name;
+use crate::config::name_problem;
 use crate::digest::short;
 use crate::host::Host;
 use crate::http::body::HttpResponse;
@@ -20,8 +20,8 @@ use super::error;
 
 /// `name`'s kept versions.
 pub fn list(host: &Host, name: &str) -> HttpResponse {
-    if !is_valid_name(name) {
-        return error(StatusCode::BAD_REQUEST, &invalid(name));
+    if let Some(problem) = name_problem(name) {
+        return error(StatusCode::BAD_REQUEST, &problem);
     }
     let deployment = host.registry.current();
     let serving = deployment
@@ -50,8 +50,8 @@ pub async fn roll_back(
     name: &str,
     to: Option<String>,
 ) -> HttpResponse {
-    if !is_valid_name(name) {
-        return error(StatusCode::BAD_REQUEST, &invalid(name));
+    if let Some(problem) = name_problem(name) {
+        return error(StatusCode::BAD_REQUEST, &problem);
     }
     let registry = host.registry.clone();
     let service = name.to_string();
@@ -74,9 +74,10 @@ pub async fn roll_back(
     };
     let digest = stored.version.digest.clone();
     let published = async {
-        cluster.publish_manifest(name, stored.manifest).await?;
-        cluster.publish_wasm(name, &stored.wasm, &digest).await?;
-        cluster.reconcile().await
+        cluster
+            .publish_version(name, &stored.wasm, &digest, stored.manifest)
+            .await?;
+        cluster.sync().await
     }
     .await;
     match published {
@@ -89,8 +90,4 @@ pub async fn roll_back(
         }
         Err(err) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("{err:#}")),
     }
-}
-
-fn invalid(name: &str) -> String {
-    format!("invalid component name {name:?}: use letters, digits, '-' or '_'")
 }

@@ -3,14 +3,16 @@
 //! service may reach, and the rules for service names. Pure data and
 //! parsing; nothing here runs anything.
 
+pub mod artifacts;
 pub mod file;
 pub mod limits;
 pub mod manifest;
 pub mod names;
 pub mod origin;
 
+pub use artifacts::{MAX_MANIFEST_BYTES, MAX_WASM_BYTES, WASM_MAGIC, check_manifest, check_wasm};
 pub use file::{HostConfig, HttpSettings, ServerConfig};
 pub use limits::{Limits, LimitsConfig};
 pub use manifest::Manifest;
-pub use names::{display_name, is_valid_name, service_name};
+pub use names::{display_name, is_valid_name, name_problem, service_name};
 pub use origin::Origin;

@@ -19,13 +19,34 @@ pub fn service_name(wasm_path: &Path) -> Result<String> {
     Ok(stem.to_string())
 }
 
-/// Letters, digits, `-` and `_` only: safe as a URL segment and as a file
-/// name that cannot leave its folder.
+/// Longest service name. A name becomes file names in the services folder
+/// (with room for the hidden temporary names beside them) and a route
+/// segment, so it must stay well under the file system's 255 bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Letters, digits, `-` and `_` only, at most [`MAX_NAME_LEN`] of them:
+/// safe as a URL segment and as a file name that cannot leave its folder.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    name_problem(name).is_none()
+}
+
+/// What is wrong with `name` as a service name, if anything: the message
+/// every door (folder, admin API, cluster) gives.
+pub fn name_problem(name: &str) -> Option<String> {
+    if name.len() > MAX_NAME_LEN {
+        return Some(format!(
+            "invalid component name ({} bytes): at most {MAX_NAME_LEN} letters, digits, '-' or '_'",
+            name.len()
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(allowed) {
+        return Some(format!(
+            "invalid component name {:?}: use letters, digits, '-' or '_'",
+            crate::logging::escape(name)
+        ));
+    }
+    None
 }
 
 /// The last component of `path`, for log lines and error messages (which
@@ -49,5 +70,8 @@ mod tests {
         assert!(service_name(Path::new("/x/he llo.wasm")).is_err());
         assert!(service_name(Path::new("/x/.wasm")).is_err());
         assert!(service_name(Path::new("/x/caf\u{e9}.wasm")).is_err());
+        let long = "a".repeat(MAX_NAME_LEN + 1);
+        assert!(name_problem(&long).is_some_and(|p| p.contains("at most")));
+        assert!(is_valid_name(&long[1..]));
     }
 }

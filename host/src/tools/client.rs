@@ -153,6 +153,18 @@ impl AdminClient {
         Ok(reply["serving"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Where the host stands with its cluster (`GET /cluster`).
+    pub fn cluster(&self) -> Result<Value> {
+        self.get_json("/cluster")
+    }
+
+    /// Makes the host's folder the whole cluster (`POST /cluster/adopt`).
+    pub fn adopt(&self) -> Result<Value> {
+        self.send(self.http.post(format!("{}/cluster/adopt", self.base)))?
+            .json()
+            .context("reading the reply")
+    }
+
     /// Removes the component `name`.
     pub fn remove(&self, name: &str) -> Result<()> {
         self.send(self.http.delete(format!("{}/components/{name}", self.base)))?;
