@@ -41,6 +41,7 @@ pub(crate) mod http;
 pub(crate) mod kv;
 pub(crate) mod logging;
 pub(crate) mod metrics;
+pub(crate) mod queue;
 pub(crate) mod registry;
 pub(crate) mod router;
 pub(crate) mod runtime;

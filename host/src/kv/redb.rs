@@ -21,6 +21,7 @@
 //! guest's kv call) awaits it without holding a thread. Reads run on the
 //! blocking pool, since one may wait on the disk.
 
+use std::any::Any;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -73,23 +74,137 @@ impl Drop for RedbStore {
 
 /// A write waiting for the writer thread, and where its outcome goes.
 struct Job {
-    write: Write,
+    /// Taken when the batch applies it.
+    write: Option<Write>,
     reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
-/// The writes a service can make.
+/// The writes a service can make, and those of a leaf sharing this commit
+/// path (the event queue).
 enum Write {
     Set(String, String, Vec<u8>),
     Delete(String, String),
     Increment(String, String, i64),
     CompareAndSwap(String, String, Option<Vec<u8>>, Vec<u8>),
+    Custom(CustomWrite),
 }
+
+/// A write of another leaf: runs inside the batch's transaction.
+type CustomWrite =
+    Box<dyn FnOnce(&mut Tx<'_, '_>) -> Result<Box<dyn Any + Send>, StoreError> + Send>;
 
 /// What a write returns.
 enum Outcome {
     Done,
     Flag(bool),
     Number(i64),
+    Custom(Box<dyn Any + Send>),
+}
+
+/// The batch's transaction, as a custom write sees it: reads see the
+/// writes before it in the batch, and every change is logged, so it is as
+/// durable and atomic as a service's own writes. Namespaces starting with
+/// `#` are the host's own (no service name can start with one).
+pub struct Tx<'t, 'r> {
+    table: &'t mut Table<'r, (&'static str, &'static str), &'static [u8]>,
+    record: &'t mut Record,
+}
+
+impl Tx<'_, '_> {
+    /// The value under `namespace`/`key`.
+    pub fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .table
+            .get((namespace, key))
+            .map_err(storage)?
+            .map(|value| value.value().to_vec()))
+    }
+
+    /// Stores `value` under `namespace`/`key`.
+    pub fn set(&mut self, namespace: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.table
+            .insert((namespace, key), value)
+            .map_err(storage)?;
+        self.record.set(namespace, key, value);
+        Ok(())
+    }
+
+    /// Removes `namespace`/`key`; returns whether it existed.
+    pub fn delete(&mut self, namespace: &str, key: &str) -> Result<bool, StoreError> {
+        let existed = self
+            .table
+            .remove((namespace, key))
+            .map_err(storage)?
+            .is_some();
+        if existed {
+            self.record.delete(namespace, key);
+        }
+        Ok(existed)
+    }
+
+    /// Up to `limit` entries of `namespace` whose keys start with `prefix`,
+    /// in key order, from the first key at or after `from`.
+    pub fn scan(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        scan(&*self.table, namespace, prefix, from, limit)
+    }
+}
+
+/// Up to `limit` entries of `namespace` in `table` whose keys start with
+/// `prefix`, in key order, from the first key at or after `from`.
+pub fn scan(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    namespace: &str,
+    prefix: &str,
+    from: &str,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let start = if from > prefix { from } else { prefix };
+    let mut found = Vec::new();
+    for entry in table.range((namespace, start)..).map_err(storage)? {
+        if found.len() >= limit {
+            break;
+        }
+        let (key, value) = entry.map_err(storage)?;
+        let (entry_namespace, entry_key) = key.value();
+        if entry_namespace != namespace || !entry_key.starts_with(prefix) {
+            break;
+        }
+        found.push((entry_key.to_string(), value.value().to_vec()));
+    }
+    Ok(found)
+}
+
+/// A read transaction's view of the store, for a leaf's reads.
+pub struct ReadTx {
+    table: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+}
+
+impl ReadTx {
+    /// The value under `namespace`/`key`.
+    pub fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .table
+            .get((namespace, key))
+            .map_err(storage)?
+            .map(|value| value.value().to_vec()))
+    }
+
+    /// As [`Tx::scan`].
+    pub fn scan(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        scan(&self.table, namespace, prefix, from, limit)
+    }
 }
 
 impl RedbStore {
@@ -145,13 +260,53 @@ impl RedbStore {
         let stopped = || StoreError::Storage("the key-value store's writer stopped".into());
         let (reply, outcome) = oneshot::channel();
         let queued = match &self.writes {
-            Some(writes) => writes.send(Job { write, reply }).map_err(|_| stopped()),
+            Some(writes) => writes
+                .send(Job {
+                    write: Some(write),
+                    reply,
+                })
+                .map_err(|_| stopped()),
             None => Err(stopped()),
         };
         async move {
             queued?;
             outcome.await.map_err(|_| stopped())?
         }
+    }
+
+    /// Runs `write` in the writer's next batch: atomic with the batch's
+    /// other writes and durable when the future resolves. `write` must
+    /// fail only with [`StoreError::Storage`] once it has changed anything
+    /// (which fails the whole batch); any other error it returns must come
+    /// before its first change.
+    pub fn transact<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&mut Tx<'_, '_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let custom: CustomWrite =
+            Box::new(move |tx| write(tx).map(|value| Box::new(value) as Box<dyn Any + Send>));
+        let outcome = self.submit(Write::Custom(custom));
+        Box::pin(async move {
+            match outcome.await? {
+                Outcome::Custom(value) => value
+                    .downcast::<T>()
+                    .map(|value| *value)
+                    .map_err(|_| out_of_turn()),
+                _ => Err(out_of_turn()),
+            }
+        })
+    }
+
+    /// Runs `read` on a read transaction, on the blocking pool.
+    pub fn read_with<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&ReadTx) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        self.read(move |db| {
+            let transaction = db.begin_read().map_err(storage)?;
+            let table = transaction.open_table(TABLE).map_err(storage)?;
+            read(&ReadTx { table })
+        })
     }
 
     /// Runs `read` on the blocking pool: a read transaction may wait on
@@ -214,7 +369,7 @@ fn run_writer(db: &Database, log: &mut WriteLog, jobs: &Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let outcomes = commit(db, log, &batch);
+        let outcomes = commit(db, log, &mut batch);
         for (job, outcome) in batch.into_iter().zip(outcomes) {
             // A caller that went away no longer needs its answer.
             let _ = job.reply.send(outcome);
@@ -250,10 +405,14 @@ fn checkpoint(db: &Database, log: &mut WriteLog) {
 /// commits it. A write refused on its own terms (a value that is not a
 /// number) changes nothing and does not stop the others; a failure of the
 /// store fails them all, and nothing is committed.
-fn commit(db: &Database, log: &mut WriteLog, batch: &[Job]) -> Vec<Result<Outcome, StoreError>> {
+fn commit(
+    db: &Database,
+    log: &mut WriteLog,
+    batch: &mut [Job],
+) -> Vec<Result<Outcome, StoreError>> {
+    let jobs = batch.len();
     let all_failed = |err: StoreError| {
-        batch
-            .iter()
+        (0..jobs)
             .map(|_| Err(StoreError::Storage(err.to_string())))
             .collect()
     };
@@ -272,8 +431,12 @@ fn commit(db: &Database, log: &mut WriteLog, batch: &[Job]) -> Vec<Result<Outcom
             Ok(table) => table,
             Err(err) => return all_failed(storage(err)),
         };
-        for job in batch {
-            match apply(&mut table, &job.write, &mut record) {
+        for job in batch.iter_mut() {
+            let Some(write) = job.write.take() else {
+                outcomes.push(Err(out_of_turn()));
+                continue;
+            };
+            match apply(&mut table, write, &mut record) {
                 Err(StoreError::Storage(reason)) => {
                     return all_failed(StoreError::Storage(reason));
                 }
@@ -316,16 +479,17 @@ fn redo(table: &mut Table<(&str, &str), &[u8]>, effect: &Effect) -> Result<(), r
 
 /// One write, inside the batch's transaction; what it did goes in `record`.
 fn apply(
-    table: &mut Table<(&str, &str), &[u8]>,
-    write: &Write,
+    table: &mut Table<(&'static str, &'static str), &'static [u8]>,
+    write: Write,
     record: &mut Record,
 ) -> Result<Outcome, StoreError> {
     match write {
+        Write::Custom(write) => write(&mut Tx { table, record }).map(Outcome::Custom),
         Write::Set(namespace, key, value) => {
             table
                 .insert((namespace.as_str(), key.as_str()), value.as_slice())
                 .map_err(storage)?;
-            record.set(namespace, key, value);
+            record.set(&namespace, &key, &value);
             Ok(Outcome::Done)
         }
         Write::Delete(namespace, key) => {
@@ -334,7 +498,7 @@ fn apply(
                 .map_err(storage)?
                 .is_some();
             if existed {
-                record.delete(namespace, key);
+                record.delete(&namespace, &key);
             }
             Ok(Outcome::Flag(existed))
         }
@@ -347,14 +511,14 @@ fn apply(
                 Some(value) => parse_decimal(value.value()).ok_or(StoreError::NotANumber)?,
             };
             let next = current
-                .checked_add(*delta)
+                .checked_add(delta)
                 .ok_or_else(|| StoreError::Storage("increment overflows i64".into()))?;
             let text = next.to_string();
             table
                 .insert((namespace.as_str(), key.as_str()), text.as_bytes())
                 .map_err(storage)?;
             // The value it left, so applying the log again adds nothing.
-            record.set(namespace, key, text.as_bytes());
+            record.set(&namespace, &key, text.as_bytes());
             Ok(Outcome::Number(next))
         }
         Write::CompareAndSwap(namespace, key, expected, new) => {
@@ -368,7 +532,7 @@ fn apply(
             table
                 .insert((namespace.as_str(), key.as_str()), new.as_slice())
                 .map_err(storage)?;
-            record.set(namespace, key, new);
+            record.set(&namespace, &key, &new);
             Ok(Outcome::Flag(true))
         }
     }

@@ -51,7 +51,7 @@ struct Scripts {
 }
 
 /// The two keys of `namespace`: its values and its sorted key index.
-fn keys(namespace: &str) -> (String, String) {
+pub fn namespace_keys(namespace: &str) -> (String, String) {
     let tag = format!("hive:kv:{{{}:{namespace}}}", namespace.len());
     (format!("{tag}:data"), format!("{tag}:keys"))
 }
@@ -116,7 +116,7 @@ impl KvStore for RedisStore {
         if let Err(err) = check_key(key) {
             return refused(err);
         }
-        let (data, _) = keys(namespace);
+        let (data, _) = namespace_keys(namespace);
         let key = key.to_owned();
         let (link, _, failures) = self.parts();
         Box::pin(async move {
@@ -131,7 +131,7 @@ impl KvStore for RedisStore {
         if let Err(err) = check_key(key).and_then(|()| check_value(value)) {
             return refused(err);
         }
-        let (data, index) = keys(namespace);
+        let (data, index) = namespace_keys(namespace);
         let (key, value) = (key.to_owned(), value.to_vec());
         let (link, scripts, failures) = self.parts();
         Box::pin(async move {
@@ -149,7 +149,7 @@ impl KvStore for RedisStore {
         if let Err(err) = check_key(key) {
             return refused(err);
         }
-        let (data, index) = keys(namespace);
+        let (data, index) = namespace_keys(namespace);
         let key = key.to_owned();
         let (link, scripts, failures) = self.parts();
         Box::pin(async move {
@@ -168,7 +168,7 @@ impl KvStore for RedisStore {
         if limit == 0 {
             return Box::pin(std::future::ready(Ok(Vec::new())));
         }
-        let (_, index) = keys(namespace);
+        let (_, index) = namespace_keys(namespace);
         // Every key starting with `prefix` lies in [prefix, prefix + 0xFF):
         // no UTF-8 text contains the byte 0xFF.
         let (min, max): (Vec<u8>, Vec<u8>) = if prefix.is_empty() {
@@ -195,7 +195,7 @@ impl KvStore for RedisStore {
         if let Err(err) = check_key(key) {
             return refused(err);
         }
-        let (data, index) = keys(namespace);
+        let (data, index) = namespace_keys(namespace);
         let key = key.to_owned();
         let (link, scripts, failures) = self.parts();
         Box::pin(async move {
@@ -225,7 +225,7 @@ impl KvStore for RedisStore {
         if let Err(err) = check_key(key).and_then(|()| check_value(new)) {
             return refused(err);
         }
-        let (data, index) = keys(namespace);
+        let (data, index) = namespace_keys(namespace);
         let (expect_present, expected) = match expected {
             None => ("0", Vec::new()),
             Some(value) => ("1", value.to_vec()),
@@ -326,8 +326,8 @@ mod tests {
     #[test]
     fn namespaces_cannot_share_key_names() {
         // "a}:data" would otherwise let one namespace reach into another.
-        assert_ne!(keys("ab").0, keys("a").0);
-        assert_ne!(keys("a}:data").0, keys("a").0);
-        assert_eq!(keys("users").0, "hive:kv:{5:users}:data");
+        assert_ne!(namespace_keys("ab").0, namespace_keys("a").0);
+        assert_ne!(namespace_keys("a}:data").0, namespace_keys("a").0);
+        assert_eq!(namespace_keys("users").0, "hive:kv:{5:users}:data");
     }
 }
