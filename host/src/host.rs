@@ -22,6 +22,9 @@ use crate::kv::redb::RedbStore;
 use crate::kv::redis::RedisStore;
 use crate::logging::escape;
 use crate::metrics::Metrics;
+use crate::queue::EventStore;
+use crate::queue::embedded::EmbeddedQueue;
+use crate::queue::redis::RedisQueue;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::runtime::call::{Caller, MAX_CALL_DEPTH, call};
@@ -59,6 +62,18 @@ pub enum KvBackend {
     Redis(String),
 }
 
+/// This process's name as a reader of shared queues: the machine, the
+/// process and a random part, so two hosts (or a host and its restart)
+/// never share one.
+fn consumer_name() -> String {
+    let machine = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{machine}-{}-{}", std::process::id(), &random[..8])
+}
+
 /// Shared state of a running host.
 pub struct Host {
     /// The engine, what instances are granted, and the metrics.
@@ -75,9 +90,17 @@ impl Host {
         let concurrent_engine = targets.concurrent.engine.clone();
         let ticker = EpochTicker::start(&[&engine, &concurrent_engine])?;
         let metrics = Arc::new(Metrics::new());
-        let kv: Arc<dyn KvStore> = match &settings.kv {
-            KvBackend::Embedded(dir) => Arc::new(RedbStore::open(dir)?),
-            KvBackend::Redis(url) => Arc::new(RedisStore::new(url, metrics.kv_failures())?),
+        // Events live with the kv data, so a commit of both is one step.
+        let (kv, events): (Arc<dyn KvStore>, Arc<dyn EventStore>) = match &settings.kv {
+            KvBackend::Embedded(dir) => {
+                let store = Arc::new(RedbStore::open(dir)?);
+                (store.clone(), Arc::new(EmbeddedQueue::new(store)))
+            }
+            KvBackend::Redis(url) => {
+                let store = RedisStore::new(url, metrics.kv_failures())?;
+                let queue = RedisQueue::new(store.link(), consumer_name(), metrics.kv_failures());
+                (Arc::new(store), Arc::new(queue))
+            }
         };
         let registry = Arc::new(Registry::new(
             targets,
@@ -86,7 +109,14 @@ impl Host {
             metrics.clone(),
         )?);
         let host = Arc::new_cyclic(|host: &Weak<Host>| Host {
-            runtime: Runtime::new(engine, concurrent_engine, ticker, kv, metrics, host.clone()),
+            runtime: Runtime::new(
+                engine,
+                concurrent_engine,
+                ticker,
+                (kv, events),
+                metrics,
+                host.clone(),
+            ),
             registry,
         });
         host.registry.load_all(settings.strict)?;

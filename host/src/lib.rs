@@ -13,11 +13,12 @@
 //! admin/          the admin listener
 //! cluster/        many hosts, one deployment in Redis: publish, check, reconcile the folder
 //! http/           the public listener: request -> hive_world | wasi_http
+//! events/         subscriptions and schedules run: dispatchers, tickers
 //! host            Host: runtime + registry; implements api::services::Calls
 //! registry/       the live deployment snapshot, placing, providers, watcher
 //! runtime/        engine, cache, loader, instance state, the one call path
 //! api/            one file per imported interface: context, Host impl, linking
-//! config/ kv/ router metrics digest fswatch logging wit_text   leaves
+//! config/ kv/ queue/ router metrics digest fswatch logging wit_text   leaves
 //! ```
 //!
 //! A request reads top to bottom: `http` asks the `registry` for the live
@@ -35,6 +36,7 @@ pub(crate) mod api;
 pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod digest;
+pub(crate) mod events;
 pub(crate) mod fswatch;
 pub(crate) mod host;
 pub(crate) mod http;
@@ -53,6 +55,7 @@ pub use admin::{Admin, serve as serve_admin};
 pub use cluster::Cluster;
 pub use cluster::membership::forget as forget_cluster;
 pub use config::{HostConfig, Limits, LimitsConfig, ServerConfig, service_name};
+pub use events::spawn as run_events;
 pub use fswatch::Watching;
 pub use host::{Host, HostSettings, KvBackend};
 pub use http::connections::ConnectionCaps;

@@ -509,6 +509,7 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         } else {
             None
         };
+        let _events = hive::run_events(host.clone());
         admin.set_host(host.clone());
         let shutdown = hive::shutdown_signal();
         hive::serve(listener, host, &http, tls, caps.public, shutdown).await

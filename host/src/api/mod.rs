@@ -7,10 +7,12 @@
 
 pub mod bindings;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod io_error;
 pub mod kv;
 pub mod log;
+pub mod messaging;
 pub mod request_id;
 pub mod services;
 pub mod stdio;

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! and `allowed-outbound = ["http://127.0.0.1:9000"]`, the origins the
-//! service may reach with outgoing HTTP (none by default).
+//! service may reach with outgoing HTTP (none by default), and the topics
+//! and schedules it receives ([`super::events`]).
 //!
 //! Unknown keys are errors rather than being ignored, so a typo such as
 //! `route = [...]` is reported instead of silently falling back to defaults.
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use super::events::{self, RawSchedule, RawSubscription, Schedule, Subscription};
 use super::limits::LimitsConfig;
 use super::origin::Origin;
 use crate::router::RoutePattern;
@@ -36,6 +38,10 @@ pub struct Manifest {
     pub limits: LimitsConfig,
     /// Origins the service may send HTTP requests to.
     pub allowed_outbound: Vec<Origin>,
+    /// Topics it receives (`[[subscribe]]`).
+    pub subscriptions: Vec<Subscription>,
+    /// Its schedules (`[[schedule]]`).
+    pub schedules: Vec<Schedule>,
 }
 
 /// The manifest as written, before validation.
@@ -49,6 +55,10 @@ struct RawManifest {
     limits: LimitsConfig,
     #[serde(default)]
     allowed_outbound: Vec<String>,
+    #[serde(default)]
+    subscribe: Vec<RawSubscription>,
+    #[serde(default)]
+    schedule: Vec<RawSchedule>,
 }
 
 impl Manifest {
@@ -96,6 +106,8 @@ impl Manifest {
             config,
             limits: raw.limits,
             allowed_outbound,
+            subscriptions: events::subscriptions(raw.subscribe)?,
+            schedules: events::schedules(raw.schedule)?,
         })
     }
 

@@ -4,6 +4,7 @@
 //! parsing; nothing here runs anything.
 
 pub mod artifacts;
+pub mod events;
 pub mod file;
 pub mod limits;
 pub mod manifest;
@@ -11,6 +12,7 @@ pub mod names;
 pub mod origin;
 
 pub use artifacts::{MAX_MANIFEST_BYTES, MAX_WASM_BYTES, WASM_MAGIC, check_manifest, check_wasm};
+pub use events::{Schedule, Subscription, When};
 pub use file::{HostConfig, HttpSettings, ServerConfig};
 pub use limits::{Limits, LimitsConfig};
 pub use manifest::Manifest;

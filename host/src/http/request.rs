@@ -132,7 +132,8 @@ async fn route_and_call(
                 Box::pin(wasi_http::serve(host, &service, req, request_id)).await;
             (response, Some(mark))
         }
-        World::Service => {
+        // A worker has no routes, so no request reaches it.
+        World::Service | World::Worker => {
             let response = Box::pin(hive_world::serve(
                 front, &service, req, &route, params, request_id,
             ))

@@ -96,7 +96,7 @@ pub async fn serve(
             let run = guest_run(host, service, request_id, guest, &mark);
             respond(receiver, run, &mark, host, service, request_id).await
         }
-        World::Proxy | World::Service => {
+        World::Proxy | World::Service | World::Worker => {
             let (sender, receiver) = oneshot::channel();
             let guest = Guest::P2(req, sender);
             let run = guest_run(host, service, request_id, guest, &mark);

@@ -74,6 +74,11 @@ impl RedisStore {
         })
     }
 
+    /// The link to Redis, for the event store on the same server.
+    pub fn link(&self) -> Arc<RedisLink> {
+        self.link.clone()
+    }
+
     /// What an operation's future needs: the link, the scripts and the
     /// failure counter, all cheap clones.
     fn parts(&self) -> (Arc<RedisLink>, Arc<Scripts>, Counter) {

@@ -3,6 +3,7 @@
 //! component and host-wide ([`window`]), for charts; and the calls between
 //! services, for the service graph.
 
+pub mod events;
 pub mod window;
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use self::events::EventMetrics;
 use self::window::{Point, Window};
 
 /// Label for a request's component, or `-` when no route matched.
@@ -65,6 +67,8 @@ pub struct Metrics {
     cache_hits: Counter,
     kv_failures: Counter,
     folder_refreshes: Counter,
+    /// Publishes, deliveries and groups.
+    pub events: EventMetrics,
     /// Recent requests, host-wide and per component.
     host_window: Mutex<Window>,
     windows: Mutex<HashMap<Arc<str>, Arc<Mutex<Window>>>>,
@@ -147,9 +151,11 @@ impl Metrics {
             "Times the services folder was re-read after the watcher saw files change",
             folder_refreshes.clone(),
         );
+        let events = EventMetrics::register(&mut registry);
         Metrics {
             kv_failures,
             folder_refreshes,
+            events,
             host_window: Mutex::new(Window::default()),
             windows: Mutex::new(HashMap::new()),
             calls: Mutex::new(BTreeMap::new()),
@@ -264,6 +270,11 @@ impl Metrics {
         }
     }
 
+    /// Counts a publish by `component` to `topic`.
+    pub fn published(&self, component: &str, topic: &str) {
+        self.events.published(component, topic);
+    }
+
     /// Counts one re-reading of the services folder by its watcher.
     pub fn folder_refreshed(&self) {
         self.folder_refreshes.inc();
@@ -292,7 +303,7 @@ impl Metrics {
 pub type CallCounts = BTreeMap<(String, String, String), (u64, u64)>;
 
 /// A poisoned lock only means a panic elsewhere; the data is still good.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -251,11 +251,6 @@ impl EmbeddedQueue {
         }
     }
 
-    /// Woken whenever a message is published through this store.
-    pub fn published(&self) -> Arc<Notify> {
-        self.published.clone()
-    }
-
     /// Runs `write` and, once it committed, wakes the dispatchers.
     fn transact_and_wake<T: Send + 'static>(
         &self,
@@ -541,6 +536,14 @@ impl EventStore for EmbeddedQueue {
             }
             Ok(count)
         })
+    }
+
+    fn published(&self) -> Arc<Notify> {
+        self.published.clone()
+    }
+
+    fn maintain(&self, _topic: &str) -> StoreFuture<()> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn fire(&self, topic: &str, group: &str, tick_ms: u64, message: Message) -> StoreFuture<bool> {

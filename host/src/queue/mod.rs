@@ -27,9 +27,11 @@ pub mod redis;
 #[cfg(test)]
 pub mod suite;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use crate::kv::{StoreError, StoreFuture};
 
@@ -213,6 +215,12 @@ pub trait EventStore: Send + Sync {
     /// `group` and, if no host claimed it before, publishes `message` for
     /// it in the same step; resolves to whether this call fired it.
     fn fire(&self, topic: &str, group: &str, tick_ms: u64, message: Message) -> StoreFuture<bool>;
+    /// Woken whenever a message is published through this host, so a
+    /// dispatcher waiting for work starts at once.
+    fn published(&self) -> Arc<Notify>;
+    /// Housekeeping for `topic` that any host may do now and then (Redis:
+    /// dropping stream entries no group needs).
+    fn maintain(&self, topic: &str) -> StoreFuture<()>;
 }
 
 /// Milliseconds since the Unix epoch.

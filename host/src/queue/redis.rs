@@ -135,11 +135,6 @@ impl RedisQueue {
         }
     }
 
-    /// Woken whenever this host publishes.
-    pub fn published(&self) -> Arc<Notify> {
-        self.published.clone()
-    }
-
     fn parts(&self) -> Parts {
         Parts {
             link: self.link.clone(),
@@ -567,6 +562,16 @@ impl EventStore for RedisQueue {
         })
     }
 
+    fn published(&self) -> Arc<Notify> {
+        self.published.clone()
+    }
+
+    fn maintain(&self, topic: &str) -> StoreFuture<()> {
+        let topic = topic.to_string();
+        let parts = self.parts();
+        Box::pin(async move { parts.trim(&topic).await })
+    }
+
     fn fire(&self, topic: &str, group: &str, tick_ms: u64, message: Message) -> StoreFuture<bool> {
         let (id, header, payload, _, _) = publish_args(&message);
         let (topic, group) = (topic.to_string(), group.to_string());
@@ -594,13 +599,13 @@ impl EventStore for RedisQueue {
     }
 }
 
-impl RedisQueue {
+impl Parts {
     /// Drops the stream entries of `topic` that no group can still need:
     /// those before every group's first pending entry and last read
     /// position (messages held for a retry or a dead letter were copied
     /// out). Best effort; any host may do it.
-    pub async fn trim(&self, topic: &str) -> Result<(), StoreError> {
-        let parts = self.parts();
+    async fn trim(&self, topic: &str) -> Result<(), StoreError> {
+        let parts = self;
         let mut connection = parts.connection().await?;
         let stream = topic_key(topic, "s");
         let groups: StreamInfoGroupsReply =
@@ -732,7 +737,7 @@ mod tests {
         for delivery in q.lease("t", "fast", 10, lease).await.unwrap() {
             q.settle(&delivery, Settle::Ack).await.unwrap();
         }
-        q.trim("t").await.unwrap();
+        q.maintain("t").await.unwrap();
         // The slow group has read nothing yet: all five are still there.
         assert_eq!(q.lease("t", "slow", 10, lease).await.unwrap().len(), 5);
     }

@@ -15,11 +15,12 @@ use anyhow::{Context, Result, bail};
 use wasmtime::component::{Component, Linker};
 
 use super::cache::{CacheOutcome, compile};
+use super::service::Events;
 use super::service::{Service, ServiceInfo, Source};
 use super::state::InstanceState;
 use super::target::Targets;
 use super::typed::{Interface, define_imports, service_interfaces};
-use super::world::{Entry, World};
+use super::world::{Entry, MESSAGING_EXPORT, SUBSCRIBER_EXPORT, World};
 use crate::config::{Limits, Manifest, display_name, service_name};
 use crate::digest::hex_digest;
 
@@ -31,7 +32,7 @@ pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -
     let bytes = read_component(wasm_path)?;
     let digest = hex_digest(&bytes);
     let manifest = ManifestFile::read(wasm_path)?;
-    let routes = manifest.parsed.routes_for(&name)?;
+    let mut routes = manifest.parsed.routes_for(&name)?;
     let limits = manifest
         .parsed
         .limits
@@ -67,6 +68,26 @@ pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -
     }
     let (imports, exports) = service_interfaces(engine, &component)?;
     let entry = link(&target.linker, &component, world, &imports)?;
+    if world == World::Worker {
+        if manifest
+            .parsed
+            .routes
+            .as_ref()
+            .is_some_and(|r| !r.is_empty())
+        {
+            bail!(
+                "{} lists routes, but {} has no HTTP handler (it only receives events)",
+                manifest.display_name(),
+                display_name(wasm_path)
+            );
+        }
+        routes.clear();
+    }
+    let events = Events {
+        subscriptions: manifest.parsed.subscriptions.clone(),
+        schedules: manifest.parsed.schedules.clone(),
+    };
+    check_events(&events, &entry, world, &manifest, wasm_path)?;
 
     let info = ServiceInfo {
         name: name.into(),
@@ -82,7 +103,45 @@ pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -
         cache,
         loaded_at: SystemTime::now(),
     };
-    Ok(Service::new(info, source, routes, entry, imports, exports))
+    Ok(Service::new(
+        info, source, routes, entry, imports, exports, events,
+    ))
+}
+
+/// A manifest that subscribes or schedules needs a component that
+/// receives deliveries, on an engine that can call it.
+fn check_events(
+    events: &Events,
+    entry: &Entry,
+    world: World,
+    manifest: &ManifestFile,
+    wasm_path: &Path,
+) -> Result<()> {
+    if events.subscriptions.is_empty() && events.schedules.is_empty() {
+        return Ok(());
+    }
+    let key = if events.subscriptions.is_empty() {
+        "[[schedule]]"
+    } else {
+        "[[subscribe]]"
+    };
+    if world == World::P3 {
+        bail!(
+            "{} has {key} entries, but {} is a wasi:http 0.3 component; events are \
+             delivered to Hive-world, wasi:http 0.2 and subscriber-only components",
+            manifest.display_name(),
+            display_name(wasm_path)
+        );
+    }
+    if entry.receiver().is_none() {
+        bail!(
+            "{} has {key} entries, but {} exports neither {SUBSCRIBER_EXPORT} nor \
+             {MESSAGING_EXPORT} to receive them",
+            manifest.display_name(),
+            display_name(wasm_path)
+        );
+    }
+    Ok(())
 }
 
 /// Reads the file and tells garbage and core modules apart from components

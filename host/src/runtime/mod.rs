@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod call;
+pub mod deliver;
 pub mod engine;
 pub mod failure;
 pub mod failure_mark;
@@ -36,6 +37,7 @@ use self::world::World;
 use crate::api::services::Calls;
 use crate::kv::KvStore;
 use crate::metrics::Metrics;
+use crate::queue::EventStore;
 
 /// What every instance is made with: the engines, the grants its contexts
 /// draw on, and the metrics its calls are counted in.
@@ -58,17 +60,28 @@ impl Runtime {
         engine: Engine,
         concurrent_engine: Engine,
         ticker: EpochTicker,
-        kv: Arc<dyn KvStore>,
+        stores: (Arc<dyn KvStore>, Arc<dyn EventStore>),
         metrics: Arc<Metrics>,
         calls: Weak<dyn Calls>,
     ) -> Runtime {
+        let (kv, events) = stores;
         Runtime {
             engine,
             concurrent_engine,
+            grants: Grants {
+                kv,
+                calls,
+                events,
+                metrics: metrics.clone(),
+            },
             metrics,
-            grants: Grants { kv, calls },
             _ticker: ticker,
         }
+    }
+
+    /// The event store instances publish to.
+    pub fn events(&self) -> &Arc<dyn EventStore> {
+        &self.grants.events
     }
 
     /// A store for a new instance of `service`, serving `request_id`
@@ -81,7 +94,7 @@ impl Runtime {
     ) -> Store<InstanceState> {
         let engine = match service.entry.world() {
             World::P3 => &self.concurrent_engine,
-            World::Service | World::Proxy => &self.engine,
+            World::Service | World::Proxy | World::Worker => &self.engine,
         };
         make_store(
             engine,

@@ -16,7 +16,7 @@ use super::pool::Pool;
 use super::shared::SharedInstances;
 use super::typed::Interface;
 use super::world::Entry;
-use crate::config::{Limits, Origin, display_name};
+use crate::config::{Limits, Origin, Schedule, Subscription, display_name};
 use crate::metrics::{Metrics, ServiceMetrics};
 use crate::router::RoutePattern;
 
@@ -89,7 +89,19 @@ pub struct Service {
     pub entry: Entry,
     /// Interfaces shared with other services.
     pub links: Links,
+    /// The topics it receives and its schedules.
+    pub events: Events,
     pub(crate) execution: Execution,
+}
+
+/// What a service receives besides requests: its manifest's
+/// `[[subscribe]]` and `[[schedule]]` entries.
+#[derive(Debug, Clone, Default)]
+pub struct Events {
+    /// Topics it subscribes to.
+    pub subscriptions: Vec<Subscription>,
+    /// Its schedules.
+    pub schedules: Vec<Schedule>,
 }
 
 impl std::fmt::Debug for Service {
@@ -112,6 +124,7 @@ impl Service {
         entry: Entry,
         imports: Vec<Interface>,
         exports: Vec<Interface>,
+        events: Events,
     ) -> Service {
         let waiting = (!imports.is_empty()).then(|| Arc::new("not linked yet".to_string()));
         Service {
@@ -130,6 +143,7 @@ impl Service {
                 exports,
                 waiting: ArcSwapOption::new(waiting),
             },
+            events,
         }
     }
 

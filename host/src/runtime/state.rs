@@ -15,13 +15,17 @@ use super::limiter::MemoryLimiter;
 use super::service::ServiceInfo;
 use super::shared::Admitted;
 use crate::api::config::ConfigCtx;
+use crate::api::events::EventsCtx;
 use crate::api::http::HttpCtx;
 use crate::api::kv::KvCtx;
 use crate::api::log::LogCtx;
+use crate::api::messaging::{MessagingCtx, MessagingView};
 use crate::api::request_id::RequestId;
 use crate::api::services::{Calls, ServicesCtx};
 use crate::api::stdio::GuestOutput;
 use crate::kv::KvStore;
+use crate::metrics::Metrics;
+use crate::queue::EventStore;
 
 /// Per-instance host state.
 pub struct InstanceState {
@@ -33,6 +37,10 @@ pub struct InstanceState {
     pub(crate) kv: KvCtx,
     /// `hive:service/services` and typed calls.
     pub(crate) services: ServicesCtx,
+    /// `hive:events/publisher` and `outbox`.
+    pub(crate) events: EventsCtx,
+    /// `wasi:messaging` (its resources live in the table).
+    messaging: MessagingCtx,
     /// The request being served, shared with the contexts that tag output.
     request_id: RequestId,
     /// The service's name, for the WASI context's stdout and stderr.
@@ -60,6 +68,10 @@ pub(crate) struct Grants {
     pub kv: Arc<dyn KvStore>,
     /// How calls to other services reach the host.
     pub calls: Weak<dyn Calls>,
+    /// Topics and queues.
+    pub events: Arc<dyn EventStore>,
+    /// Where publishes are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl InstanceState {
@@ -83,6 +95,12 @@ impl InstanceState {
                 request_id.clone(),
                 depth,
             ),
+            events: EventsCtx::new(grants.events.clone(), name.clone(), grants.metrics.clone()),
+            messaging: MessagingCtx::new(
+                grants.events.clone(),
+                name.clone(),
+                grants.metrics.clone(),
+            ),
             http: HttpCtx::new(
                 name.clone(),
                 request_id.clone(),
@@ -97,6 +115,19 @@ impl InstanceState {
             failure_mark: None,
             admitted: Vec::new(),
         }
+    }
+
+    /// `wasi:messaging`'s view: its context and the resource table.
+    pub(crate) fn messaging(&mut self) -> MessagingView<'_> {
+        MessagingView {
+            ctx: &mut self.messaging,
+            table: &mut self.table,
+        }
+    }
+
+    /// The instance's resource table, where a delivered message is put.
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
     /// Prepares a reused instance for its next request: every context now

@@ -67,7 +67,7 @@ impl Targets {
     /// The target a component of `world` is built for.
     pub fn for_world(&self, world: World) -> &Target {
         match world {
-            World::Service | World::Proxy => &self.classic,
+            World::Service | World::Proxy | World::Worker => &self.classic,
             World::P3 => &self.concurrent,
         }
     }

@@ -30,10 +30,10 @@ pub struct Interface {
     pub funcs: Vec<(String, ComponentFunc)>,
 }
 
-/// Interfaces the host itself provides; every other import must come from a
-/// service.
+/// Interfaces the host itself provides (its own `hive:` packages and WASI,
+/// `wasi:messaging` included); every other import must come from a service.
 fn is_host_interface(name: &str) -> bool {
-    name.starts_with("hive:service/") || name.starts_with("wasi:")
+    name.starts_with("hive:") || name.starts_with("wasi:")
 }
 
 /// Whether `name` is a package-qualified interface (`ns:pkg/iface`, with or

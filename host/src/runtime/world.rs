@@ -10,7 +10,7 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyIndices};
 use wasmtime_wasi_http::p3::bindings::{Service as P3Service, ServiceIndices as P3ServiceIndices};
 
 use super::state::InstanceState;
-use crate::api::bindings::{HiveWorld, HiveWorldIndices};
+use crate::api::bindings::{HiveWorld, HiveWorldIndices, incoming_handler, subscriber};
 
 /// The export that makes a component a Hive service.
 pub const HANDLER_EXPORT: &str = "hive:service/handler@0.1.0";
@@ -20,6 +20,12 @@ pub const WASI_HTTP_EXPORT_PREFIX: &str = "wasi:http/incoming-handler@0.2.";
 
 /// The export (any 0.3.x version) of a `wasi:http/service` 0.3 component.
 pub const WASI_HTTP_P3_EXPORT_PREFIX: &str = "wasi:http/handler@0.3.";
+
+/// The export that receives a service's topics and schedule ticks.
+pub const SUBSCRIBER_EXPORT: &str = "hive:events/subscriber@0.1.0";
+
+/// The export that receives messages in the `wasi:messaging` proposal.
+pub const MESSAGING_EXPORT: &str = "wasi:messaging/incoming-handler@0.2.0-draft";
 
 /// The worlds Hive serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,10 @@ pub enum World {
     /// WASI 0.3's `wasi:http/service`: an async `handler.handle`, run on the
     /// concurrent engine.
     P3,
+    /// No HTTP handler, only a subscriber (`hive:events/subscriber` or
+    /// `wasi:messaging/incoming-handler`): it has no routes and runs only
+    /// for deliveries.
+    Worker,
 }
 
 impl World {
@@ -53,9 +63,10 @@ impl World {
         bail!(
             "not a Hive service: it exports {} and imports {}; Hive expects an export of \
              `{HANDLER_EXPORT}` (the hive:service/service world, see wit/), of \
-             `wasi:http/incoming-handler@0.2.x` (the wasi:http/proxy world) or of \
+             `wasi:http/incoming-handler@0.2.x` (the wasi:http/proxy world), of \
              `wasi:http/handler@0.3.x` (the wasi:http/service 0.3 world; release \
-             candidates such as 0.3.0-rc-... do not link)",
+             candidates such as 0.3.0-rc-... do not link), or only a subscriber \
+             (`{SUBSCRIBER_EXPORT}` or `{MESSAGING_EXPORT}`)",
             list(&exports),
             list(&imports)
         )
@@ -71,10 +82,14 @@ impl World {
         if names.any(|name| name.starts_with(WASI_HTTP_EXPORT_PREFIX)) {
             return Some(World::Proxy);
         }
-        let mut names = exports;
+        let mut names = exports.clone();
         // A release candidate (0.3.0-rc-...) would not link: not 0.3.
         if names.any(|name| name.starts_with(WASI_HTTP_P3_EXPORT_PREFIX) && !name.contains('-')) {
             return Some(World::P3);
+        }
+        let mut names = exports;
+        if names.any(|name| name == SUBSCRIBER_EXPORT || name == MESSAGING_EXPORT) {
+            return Some(World::Worker);
         }
         None
     }
@@ -108,6 +123,7 @@ impl World {
             World::Service => "hive:service/service@0.1.0",
             World::Proxy => "wasi:http/proxy@0.2",
             World::P3 => "wasi:http/service@0.3",
+            World::Worker => "hive:events/subscriber (no HTTP)",
         }
     }
 }
@@ -117,17 +133,47 @@ impl World {
 pub struct Entry {
     pre: InstancePre<InstanceState>,
     exports: WorldIndices,
+    /// Where deliveries go, if it subscribes.
+    receiver: Option<ReceiverIndices>,
 }
 
 enum WorldIndices {
     Service(HiveWorldIndices),
     Proxy(ProxyIndices),
     P3(P3ServiceIndices),
+    Worker,
+}
+
+/// How a component receives deliveries.
+enum ReceiverIndices {
+    Subscriber(subscriber::GuestIndices),
+    Messaging(incoming_handler::GuestIndices),
+}
+
+/// Which export receives a component's deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    /// `hive:events/subscriber.handle(delivery) -> disposition`.
+    Subscriber,
+    /// `wasi:messaging/incoming-handler.handle(message) -> result`.
+    Messaging,
+}
+
+impl Receiver {
+    /// The export's name, for messages.
+    pub fn export(self) -> &'static str {
+        match self {
+            Receiver::Subscriber => SUBSCRIBER_EXPORT,
+            Receiver::Messaging => MESSAGING_EXPORT,
+        }
+    }
 }
 
 impl Entry {
-    /// Checks that `pre`'s exports match `world`'s contract.
+    /// Checks that `pre`'s exports match `world`'s contract, and those of
+    /// the subscriber it exports, if any.
     pub fn new(pre: InstancePre<InstanceState>, world: World) -> Result<Entry> {
+        let receiver = receiver_indices(&pre)?;
         let exports = match world {
             World::Service => WorldIndices::Service(
                 HiveWorldIndices::new(&pre)
@@ -154,8 +200,22 @@ impl Entry {
                         err.context("its wasi:http/handler export does not match wasi:http 0.3")
                     })?,
             ),
+            World::Worker => WorldIndices::Worker,
         };
-        Ok(Entry { pre, exports })
+        Ok(Entry {
+            pre,
+            exports,
+            receiver,
+        })
+    }
+
+    /// The export that receives its deliveries, if it has one.
+    pub fn receiver(&self) -> Option<Receiver> {
+        match self.receiver {
+            Some(ReceiverIndices::Subscriber(_)) => Some(Receiver::Subscriber),
+            Some(ReceiverIndices::Messaging(_)) => Some(Receiver::Messaging),
+            None => None,
+        }
     }
 
     /// The world it targets.
@@ -164,6 +224,7 @@ impl Entry {
             WorldIndices::Service(_) => World::Service,
             WorldIndices::Proxy(_) => World::Proxy,
             WorldIndices::P3(_) => World::P3,
+            WorldIndices::Worker => World::Worker,
         }
     }
 
@@ -185,8 +246,42 @@ impl Entry {
         Ok(Live {
             instance,
             bound: None,
+            receiver: None,
         })
     }
+}
+
+/// The indices of the subscriber `pre` exports, checked against the
+/// contract; `None` when it exports none.
+fn receiver_indices(pre: &InstancePre<InstanceState>) -> Result<Option<ReceiverIndices>> {
+    let component = pre.component();
+    let engine = component.engine();
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if exports.iter().any(|name| name == SUBSCRIBER_EXPORT) {
+        let indices = subscriber::GuestIndices::new(pre)
+            .map_err(anyhow::Error::from)
+            .map_err(|err| {
+                err.context(format!(
+                    "its `{SUBSCRIBER_EXPORT}` export does not match the contract"
+                ))
+            })?;
+        return Ok(Some(ReceiverIndices::Subscriber(indices)));
+    }
+    if exports.iter().any(|name| name == MESSAGING_EXPORT) {
+        let indices = incoming_handler::GuestIndices::new(pre)
+            .map_err(anyhow::Error::from)
+            .map_err(|err| {
+                err.context(format!(
+                    "its `{MESSAGING_EXPORT}` export does not match wasi:messaging 0.2.0-draft"
+                ))
+            })?;
+        return Ok(Some(ReceiverIndices::Messaging(indices)));
+    }
+    Ok(None)
 }
 
 /// A live instance, with its world's bindings once something used them.
@@ -194,6 +289,12 @@ pub struct Live {
     /// The instance, for calls outside its world (typed calls).
     pub instance: Instance,
     bound: Option<Bound>,
+    receiver: Option<BoundReceiver>,
+}
+
+enum BoundReceiver {
+    Subscriber(subscriber::Guest),
+    Messaging(incoming_handler::Guest),
 }
 
 enum Bound {
@@ -218,6 +319,46 @@ impl Live {
         }
         match &self.bound {
             Some(Bound::Service(bound)) => Ok(bound),
+            _ => wasmtime::bail!("the instance lost its bindings"),
+        }
+    }
+
+    /// The instance's `hive:events/subscriber`, bound once.
+    pub fn subscriber(
+        &mut self,
+        store: impl AsContextMut<Data = InstanceState>,
+        entry: &Entry,
+    ) -> wasmtime::Result<&subscriber::Guest> {
+        if !matches!(self.receiver, Some(BoundReceiver::Subscriber(_))) {
+            let Some(ReceiverIndices::Subscriber(indices)) = &entry.receiver else {
+                wasmtime::bail!("it does not export {SUBSCRIBER_EXPORT}");
+            };
+            self.receiver = Some(BoundReceiver::Subscriber(
+                indices.load(store, &self.instance)?,
+            ));
+        }
+        match &self.receiver {
+            Some(BoundReceiver::Subscriber(bound)) => Ok(bound),
+            _ => wasmtime::bail!("the instance lost its bindings"),
+        }
+    }
+
+    /// The instance's `wasi:messaging/incoming-handler`, bound once.
+    pub fn messaging(
+        &mut self,
+        store: impl AsContextMut<Data = InstanceState>,
+        entry: &Entry,
+    ) -> wasmtime::Result<&incoming_handler::Guest> {
+        if !matches!(self.receiver, Some(BoundReceiver::Messaging(_))) {
+            let Some(ReceiverIndices::Messaging(indices)) = &entry.receiver else {
+                wasmtime::bail!("it does not export {MESSAGING_EXPORT}");
+            };
+            self.receiver = Some(BoundReceiver::Messaging(
+                indices.load(store, &self.instance)?,
+            ));
+        }
+        match &self.receiver {
+            Some(BoundReceiver::Messaging(bound)) => Ok(bound),
             _ => wasmtime::bail!("the instance lost its bindings"),
         }
     }
