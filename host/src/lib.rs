@@ -68,7 +68,7 @@ pub use runtime::engine::EngineSettings;
 
 // The command line's helpers.
 pub use tools::build::build_components;
-pub use tools::client::{AdminClient, format_table};
+pub use tools::client::{AdminClient, format_events_table, format_table};
 pub use tools::dev::spawn as watch_sources;
 pub use tools::inspect::{Report, inspect};
 pub use tools::new::{Lang, new_component};

@@ -67,6 +67,58 @@ enum Command {
     /// A running host's cluster: where it stands, and `adopt` to make its
     /// folder the whole cluster after Redis lost its data.
     Cluster(ClusterArgs),
+    /// A running host's events: topics and groups, publishing, dead letters
+    /// and their replay.
+    Events(EventsArgs),
+}
+
+#[derive(Args)]
+struct EventsArgs {
+    #[command(subcommand)]
+    action: EventsAction,
+}
+
+#[derive(Subcommand)]
+enum EventsAction {
+    /// Every topic and group: waiting, oldest, in flight, retried, dead;
+    /// and the schedules.
+    Ls(AdminArgs),
+    /// Publish a message to a topic.
+    Publish(PublishArgs),
+    /// Show a group's dead letters, with why each failed.
+    Dead(GroupArgs),
+    /// Put a group's dead letters back on its queue (attempts start over).
+    Replay(GroupArgs),
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// The topic.
+    topic: String,
+    /// The payload: text, or @FILE for a file's bytes (@- for stdin).
+    #[arg(long)]
+    data: String,
+    /// Its content type.
+    #[arg(long)]
+    content_type: Option<String>,
+    /// A dedup key: publishes with the same key within 10 minutes are one.
+    #[arg(long)]
+    dedup: Option<String>,
+    /// Deliver no earlier than this many milliseconds from now.
+    #[arg(long)]
+    delay_ms: Option<u64>,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args)]
+struct GroupArgs {
+    /// The topic.
+    topic: String,
+    /// The group (a subscriber's name, unless its manifest names another).
+    group: String,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 #[derive(Args)]
@@ -244,6 +296,7 @@ fn main() -> ExitCode {
         Command::Top(args) => top(&args),
         Command::Wit(args) => wit(&args),
         Command::Cluster(args) => cluster(&args),
+        Command::Events(args) => events(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -361,6 +414,60 @@ fn graph(args: &AdminArgs) -> Result<()> {
 fn top(args: &TopArgs) -> Result<()> {
     let interval = std::time::Duration::from_secs_f64(args.interval);
     hive::top(&client(&args.admin)?, &args.admin.admin, interval)
+}
+
+fn events(args: &EventsArgs) -> Result<()> {
+    match &args.action {
+        EventsAction::Ls(admin) => {
+            print!("{}", hive::format_events_table(&client(admin)?.events()?))
+        }
+        EventsAction::Publish(publish) => {
+            let payload = match publish.data.strip_prefix('@') {
+                Some("-") => {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                        .context("reading the payload from stdin")?;
+                    bytes
+                }
+                Some(file) => std::fs::read(file).with_context(|| format!("reading {file}"))?,
+                None => publish.data.clone().into_bytes(),
+            };
+            let id = client(&publish.admin)?.publish_event(
+                &publish.topic,
+                payload,
+                publish.content_type.as_deref(),
+                publish.dedup.as_deref(),
+                publish.delay_ms,
+            )?;
+            println!("published {id} to {}", publish.topic);
+        }
+        EventsAction::Dead(group) => {
+            let letters = client(&group.admin)?.dead_letters(&group.topic, &group.group)?;
+            if letters.is_empty() {
+                println!(
+                    "no dead letters for {} in group {}",
+                    group.topic, group.group
+                );
+            }
+            for letter in letters {
+                println!(
+                    "{}  attempts {}  {}\n  payload: {}",
+                    letter["header"]["id"].as_str().unwrap_or("?"),
+                    letter["attempts"],
+                    letter["reason"].as_str().unwrap_or(""),
+                    letter["preview"].as_str().unwrap_or("")
+                );
+            }
+        }
+        EventsAction::Replay(group) => {
+            let count = client(&group.admin)?.replay(&group.topic, &group.group)?;
+            println!(
+                "{count} dead letter(s) of {} in group {} are due again",
+                group.topic, group.group
+            );
+        }
+    }
+    Ok(())
 }
 
 fn cluster(args: &ClusterArgs) -> Result<()> {

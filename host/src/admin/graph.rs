@@ -1,8 +1,10 @@
 //! `GET /graph` and `GET /graph.dot`: the service graph. Components are
 //! nodes (ready, waiting or failed); edges are the typed links from each
 //! importer to the exporter of the interface, an import no one exports
-//! (which keeps its importer waiting), and the generic `services.call`
-//! calls seen, each with the calls and failed calls since start.
+//! (which keeps its importer waiting), the generic `services.call` calls
+//! seen, each with the calls and failed calls since start, and the events:
+//! from each service seen publishing to a topic to each service
+//! subscribed to it, with the publishes since start.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -39,9 +41,9 @@ pub struct Edge {
     /// The callee (the exporter), or `None` when no component exports the
     /// interface.
     pub to: Option<String>,
-    /// The interface, or `services.call` for generic calls.
+    /// The interface, `services.call` for generic calls, or the topic.
     pub via: String,
-    /// `typed` or `call`.
+    /// `typed`, `call` or `event`.
     pub kind: &'static str,
     /// Calls made along it since the host started.
     pub calls: u64,
@@ -103,7 +105,37 @@ pub fn graph(host: &Host) -> Graph {
         }
     }
     add_calls(&mut edges, host.metrics().calls());
+    let subscribers: Vec<(String, String)> = deployment
+        .services
+        .iter()
+        .flat_map(|(name, service)| {
+            let topics = service.events.subscriptions.iter().map(|s| s.topic.clone());
+            topics.map(move |topic| (topic, name.clone()))
+        })
+        .collect();
+    add_events(&mut edges, host.metrics().events.publishers(), &subscribers);
     Graph { nodes, edges }
+}
+
+/// An edge from each publisher seen to each subscriber of the topic, with
+/// the publishes counted.
+fn add_events(
+    edges: &mut Vec<Edge>,
+    publishers: BTreeMap<(String, String), u64>,
+    subscribers: &[(String, String)],
+) {
+    for ((publisher, topic), count) in publishers {
+        for (_, subscriber) in subscribers.iter().filter(|(t, _)| *t == topic) {
+            edges.push(Edge {
+                from: publisher.clone(),
+                to: Some(subscriber.clone()),
+                via: topic.clone(),
+                kind: "event",
+                calls: count,
+                errors: 0,
+            });
+        }
+    }
 }
 
 /// Puts the counted calls on their edges, adding an edge for each call
@@ -154,14 +186,18 @@ pub fn dot(graph: &Graph) -> String {
         );
     }
     for (index, edge) in graph.edges.iter().enumerate() {
-        let counts = format!("{} calls, {} errors", edge.calls, edge.errors);
+        let counts = if edge.kind == "event" {
+            format!("{} published", edge.calls)
+        } else {
+            format!("{} calls, {} errors", edge.calls, edge.errors)
+        };
         let label = format!("{}\\n{counts}", quote(&edge.via));
         match &edge.to {
             Some(to) => {
-                let style = if edge.kind == "call" {
-                    ", style=dashed"
-                } else {
-                    ""
+                let style = match edge.kind {
+                    "call" => ", style=dashed",
+                    "event" => ", style=dotted, color=blue",
+                    _ => "",
                 };
                 let _ = writeln!(
                     out,
@@ -226,6 +262,12 @@ mod tests {
         add_calls(&mut edges, calls);
         assert_eq!((edges[0].calls, edges[0].errors), (5, 1));
         assert_eq!(edges[1].kind, "call");
+        let mut published = BTreeMap::new();
+        published.insert(("orders".to_string(), "order.placed".to_string()), 3);
+        let subscribers = [("order.placed".to_string(), "notifications".to_string())];
+        add_events(&mut edges, published, &subscribers);
+        assert_eq!(edges[2].kind, "event");
+        assert_eq!(edges[2].to.as_deref(), Some("notifications"));
         let text = dot(&Graph {
             nodes: vec![Node {
                 name: "or\"ders".into(),

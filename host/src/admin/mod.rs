@@ -17,6 +17,7 @@
 pub mod cluster_view;
 pub mod components;
 pub mod deploy;
+pub mod events;
 pub mod failures;
 pub mod graph;
 pub mod origin;
@@ -188,6 +189,16 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
                     json_response(StatusCode::OK, &components::list(host, hosts.as_ref()))
                 }
                 (&Method::GET, ["wit"]) => admin.wit.shared(host).await,
+                (&Method::GET, ["events"]) => events::list(host).await,
+                (&Method::POST, ["events", topic]) => {
+                    events::publish(host, topic, &query, req).await
+                }
+                (&Method::GET, ["events", topic, group, "dead"]) => {
+                    events::dead(host, topic, group).await
+                }
+                (&Method::POST, ["events", topic, group, "replay"]) => {
+                    events::replay(host, topic, group).await
+                }
                 (&Method::GET, ["cluster"]) => match admin.cluster.get() {
                     Some(cluster) => cluster_view::standing(cluster).await,
                     None => error(StatusCode::NOT_FOUND, "this host is not in a cluster"),

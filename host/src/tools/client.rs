@@ -165,11 +165,108 @@ impl AdminClient {
             .context("reading the reply")
     }
 
+    /// Every group's standing, subscriptions and schedules (`GET /events`).
+    pub fn events(&self) -> Result<Value> {
+        self.get_json("/events")
+    }
+
+    /// Publishes `payload` to `topic` (`POST /events/{topic}`); returns
+    /// the message's id.
+    pub fn publish_event(
+        &self,
+        topic: &str,
+        payload: Vec<u8>,
+        content_type: Option<&str>,
+        dedup: Option<&str>,
+        delay_ms: Option<u64>,
+    ) -> Result<String> {
+        let mut request = self
+            .http
+            .post(format!("{}/events/{}", self.base, encode_segment(topic)))
+            .body(payload);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(dedup) = dedup {
+            request = request.query(&[("dedup", dedup)]);
+        }
+        if let Some(delay) = delay_ms {
+            request = request.query(&[("delay_ms", delay.to_string())]);
+        }
+        let reply: Value = self.send(request)?.json().context("reading the reply")?;
+        Ok(reply["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// A group's dead letters (`GET /events/{topic}/{group}/dead`).
+    pub fn dead_letters(&self, topic: &str, group: &str) -> Result<Vec<Value>> {
+        let path = format!(
+            "/events/{}/{}/dead",
+            encode_segment(topic),
+            encode_segment(group)
+        );
+        let body = self.get_json(&path)?;
+        Ok(body["dead"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Makes a group's dead letters due again; returns how many.
+    pub fn replay(&self, topic: &str, group: &str) -> Result<u64> {
+        let url = format!(
+            "{}/events/{}/{}/replay",
+            self.base,
+            encode_segment(topic),
+            encode_segment(group)
+        );
+        let reply: Value = self
+            .send(self.http.post(url))?
+            .json()
+            .context("reading the reply")?;
+        Ok(reply["replayed"].as_u64().unwrap_or(0))
+    }
+
     /// Removes the component `name`.
     pub fn remove(&self, name: &str) -> Result<()> {
         self.send(self.http.delete(format!("{}/components/{name}", self.base)))?;
         Ok(())
     }
+}
+
+/// `text` as one URL path segment.
+fn encode_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// One line per topic and group, for `hive events ls`.
+pub fn format_events_table(events: &Value) -> String {
+    let mut out = format!(
+        "{:<28} {:<20} {:>7} {:>10} {:>9} {:>8} {:>6}\n",
+        "TOPIC", "GROUP", "DEPTH", "OLDEST", "IN-FLIGHT", "RETRIED", "DEAD"
+    );
+    for group in events["groups"].as_array().into_iter().flatten() {
+        let oldest = match group["oldest_age_ms"].as_u64() {
+            Some(ms) => format!("{:.1}s", ms as f64 / 1000.0),
+            None => "-".to_string(),
+        };
+        out.push_str(&format!(
+            "{:<28} {:<20} {:>7} {:>10} {:>9} {:>8} {:>6}\n",
+            group["topic"].as_str().unwrap_or("?"),
+            group["group"].as_str().unwrap_or("?"),
+            group["depth"].as_u64().unwrap_or(0),
+            oldest,
+            group["in_flight"].as_u64().unwrap_or(0),
+            group["retried"].as_u64().unwrap_or(0),
+            group["dead"].as_u64().unwrap_or(0),
+        ));
+    }
+    let schedules = events["schedules"].as_array().into_iter().flatten();
+    for schedule in schedules {
+        out.push_str(&format!(
+            "schedule {} of {}: {}\n",
+            schedule["name"].as_str().unwrap_or("?"),
+            schedule["service"].as_str().unwrap_or("?"),
+            schedule["when"].as_str().unwrap_or("?"),
+        ));
+    }
+    out
 }
 
 /// One line per component, for `hive ls`; in a cluster, with the hosts

@@ -52,16 +52,26 @@ fn now_ms() -> u64 {
 impl Handler for Probe {
     fn handle(req: Request) -> Response {
         let segments: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-        match (req.method.as_str(), segments.get(1).copied(), segments.get(2).copied()) {
+        match (
+            req.method.as_str(),
+            segments.get(1).copied(),
+            segments.get(2).copied(),
+        ) {
             ("POST", Some("publish"), Some(topic)) => publish(&req, topic),
             ("POST", Some("commit"), Some(topic)) => commit(&req, topic),
             ("GET", Some("seen"), _) => seen(&query_param(&req, "topic").unwrap_or_default()),
             ("GET", Some("count"), Some(topic)) => match kv::get(&format!("count/{topic}")) {
-                Ok(value) => text(200, String::from_utf8(value.unwrap_or_else(|| b"0".to_vec())).unwrap_or_default()),
+                Ok(value) => text(
+                    200,
+                    String::from_utf8(value.unwrap_or_else(|| b"0".to_vec())).unwrap_or_default(),
+                ),
                 Err(err) => text(503, format!("{err:?}")),
             },
             ("GET", Some("keys"), _) => keys(&query_param(&req, "prefix").unwrap_or_default()),
-            _ => text(404, format!("no such probe action: {} {}", req.method, req.path)),
+            _ => text(
+                404,
+                format!("no such probe action: {} {}", req.method, req.path),
+            ),
         }
     }
 }
@@ -117,7 +127,10 @@ fn failed(err: Error) -> Response {
         Error::Invalid(m) => (400, "invalid", m),
         Error::Storage(m) => (503, "storage", m),
     };
-    text(status, json!({ "error": kind, "message": message }).to_string())
+    text(
+        status,
+        json!({ "error": kind, "message": message }).to_string(),
+    )
 }
 
 fn seen(topic: &str) -> Response {
@@ -164,7 +177,10 @@ impl Subscriber for Probe {
             "payload": String::from_utf8_lossy(&delivery.payload),
             "content_type": delivery.content_type,
         });
-        let key = format!("seen/{}/{}/{:04}", delivery.topic, delivery.id, delivery.attempt);
+        let key = format!(
+            "seen/{}/{}/{:04}",
+            delivery.topic, delivery.id, delivery.attempt
+        );
         if kv::set(&key, record.to_string().as_bytes()).is_err()
             || kv::increment(&format!("count/{}", delivery.topic), 1).is_err()
         {
