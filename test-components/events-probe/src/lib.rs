@@ -7,6 +7,7 @@
 //! | `POST .../commit/<topic>?key=K` | one commit: `kv.set(K, body)` and a publish of the body | 200 `["id"]`, or the error |
 //! | `GET .../seen?topic=T` | every delivery recorded, one JSON object per line | 200 |
 //! | `GET .../count/<topic>` | deliveries of a topic counted | 200 `N` |
+//! | `GET .../times?topic=T` | how often each message was handled: `<id> <n>` per line | 200 |
 //! | `GET .../keys?prefix=P` | kv keys with a prefix, one per line | 200 |
 //!
 //! Each delivery is recorded (kv `seen/<topic>/<id>/<attempt>`: attempt,
@@ -68,6 +69,7 @@ impl Handler for Probe {
                 Err(err) => text(503, format!("{err:?}")),
             },
             ("GET", Some("keys"), _) => keys(&query_param(&req, "prefix").unwrap_or_default()),
+            ("GET", Some("times"), _) => times(&query_param(&req, "topic").unwrap_or_default()),
             _ => text(
                 404,
                 format!("no such probe action: {} {}", req.method, req.path),
@@ -153,6 +155,22 @@ fn seen(topic: &str) -> Response {
     text(200, out)
 }
 
+fn times(topic: &str) -> Response {
+    let prefix = format!("times/{topic}/");
+    let keys = match kv::list_keys(&prefix, 1_000_000) {
+        Ok(keys) => keys,
+        Err(err) => return text(503, format!("{err:?}")),
+    };
+    let mut out = String::new();
+    for key in keys {
+        if let Ok(Some(value)) = kv::get(&key) {
+            let id = key.strip_prefix(&prefix).unwrap_or(&key);
+            out.push_str(&format!("{id} {}\n", String::from_utf8_lossy(&value)));
+        }
+    }
+    text(200, out)
+}
+
 fn keys(prefix: &str) -> Response {
     match kv::list_keys(prefix, 1_000_000) {
         Ok(keys) => text(200, keys.join("\n")),
@@ -183,6 +201,7 @@ impl Subscriber for Probe {
         );
         if kv::set(&key, record.to_string().as_bytes()).is_err()
             || kv::increment(&format!("count/{}", delivery.topic), 1).is_err()
+            || kv::increment(&format!("times/{}/{}", delivery.topic, delivery.id), 1).is_err()
         {
             return Disposition::Retry(Some(100));
         }
