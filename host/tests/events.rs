@@ -708,3 +708,116 @@ fn a_wasi_messaging_component_sends_and_receives_and_an_error_is_retried() {
         "{graph}"
     );
 }
+
+#[test]
+fn orders_keep_coming_while_their_subscriber_is_gone_for_30_s_and_none_is_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = common::demo_components();
+    for name in ["users", "inventory", "orders", "notifications"] {
+        common::install(demo, name, dir.path());
+    }
+    let hive = Hive::start(dir.path(), &[]);
+    let http = client();
+    let put = |path: &str, body: &str| {
+        let response = http
+            .put(format!("{}{path}", hive.base))
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    };
+    put(
+        "/users/ana",
+        r#"{"name": "Ana", "email": "ana@example.com"}"#,
+    );
+    put("/inventory/mug", r#"{"count": 1000000}"#);
+    let notified = || -> BTreeSet<u64> {
+        let notes: Vec<Value> = http
+            .get(format!("{}/notifications", hive.base))
+            .send()
+            .ok()
+            .and_then(|r| r.json().ok())
+            .unwrap_or_default();
+        notes.iter().filter_map(|n| n["order"].as_u64()).collect()
+    };
+    let order = || -> (u16, Option<u64>) {
+        let response = http
+            .post(format!("{}/orders", hive.base))
+            .body(r#"{"user": "ana", "sku": "mug", "quantity": 1}"#)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().unwrap_or_default();
+        (status, body["id"].as_u64())
+    };
+    let (status, first) = order();
+    assert_eq!(status, 201);
+    wait_until("the first order notified", READY, || {
+        notified().contains(&first.unwrap())
+    });
+
+    // The subscriber goes away; orders keep coming for 30 s.
+    let wasm = std::fs::read(dir.path().join("notifications.wasm")).unwrap();
+    std::fs::remove_file(dir.path().join("notifications.wasm")).unwrap();
+    wait_until("notifications gone", READY, || {
+        http.get(format!("{}/notifications", hive.base))
+            .send()
+            .is_ok_and(|r| r.status() == 404)
+    });
+    let started = Instant::now();
+    let mut placed = BTreeSet::from([first.unwrap()]);
+    let mut refused = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        match order() {
+            (201, Some(id)) => {
+                placed.insert(id);
+            }
+            _ => refused += 1,
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        refused, 0,
+        "orders must not fail while a subscriber is gone"
+    );
+    let events: Value = http
+        .get(hive.admin_url("/events"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let waiting = events["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["topic"] == "order.placed")
+        .map(|g| g["depth"].as_u64().unwrap_or(0))
+        .unwrap_or(0);
+
+    // It comes back: everything queued is delivered.
+    let back = Instant::now();
+    common::deploy_atomically(dir.path(), "notifications.wasm", &wasm);
+    let started = Instant::now();
+    loop {
+        let missing = placed.difference(&notified()).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DRAIN,
+            "{missing} orders were never notified"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    println!(
+        "subscriber gone 30 s: {} orders placed (all 201), {waiting} waiting in its queue, \
+         all {} notified {:.1} s after it came back",
+        placed.len(),
+        placed.len(),
+        back.elapsed().as_secs_f64()
+    );
+}

@@ -5,7 +5,13 @@
 //! service's key-value store. Over HTTP:
 //!
 //! - `PUT /inventory/:sku` with `{"count": n}` sets the count;
-//! - `GET /inventory/:sku` answers `{"sku", "count"}`, or 404.
+//! - `GET /inventory/:sku` answers `{"sku", "count"}`, or 404;
+//! - `POST /inventory/:sku/holds` with `{"quantity": n, "seconds": s}` takes
+//!   units out of stock for a while (a cart, say): they come back when the
+//!   hold expires. Holds are released by a schedule (`release-expired` in
+//!   the manifest, every 30 s), which the host delivers once per tick to
+//!   this service's `hive:events/subscriber` export, on one host of a
+//!   cluster only.
 //!
 //! The exported `shop:inventory/stock` interface lets other services read a
 //! count and reserve units. Every request runs in its own instance, so two
@@ -22,6 +28,7 @@ wit_bindgen::generate!({
         world inventory {
             include hive:service/service@0.1.0;
             export shop:inventory/stock@0.1.0;
+            export hive:events/subscriber@0.1.0;
         }
     ",
     world: "inventory",
@@ -31,8 +38,10 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+use exports::hive::events::subscriber;
 use exports::hive::service::handler;
 use exports::shop::inventory::stock;
+use hive::events::types::{Delivery, Disposition};
 use hive::service::kv;
 use hive::service::log::{self, Level};
 use hive::service::types::{Request, Response};
@@ -51,9 +60,11 @@ impl handler::Guest for Inventory {
         let Some(sku) = param(&req, "sku") else {
             return error_response(404, &format!("no route for {}", req.path));
         };
-        match req.method.as_str() {
-            "GET" => get_count(sku),
-            "PUT" => put_count(sku, &req.body),
+        match (req.method.as_str(), req.route.as_str()) {
+            ("POST", "/inventory/:sku/holds") => hold(sku, &req.body),
+            (_, "/inventory/:sku/holds") => method_not_allowed("POST"),
+            ("GET", _) => get_count(sku),
+            ("PUT", _) => put_count(sku, &req.body),
             _ => method_not_allowed("GET, PUT"),
         }
     }
@@ -110,6 +121,149 @@ impl stock::Guest for Inventory {
         );
         Err(format!("{sku} is in high demand, try again"))
     }
+}
+
+impl subscriber::Guest for Inventory {
+    /// The `release-expired` schedule's tick: every hold past its time goes
+    /// back into stock.
+    fn handle(delivery: Delivery) -> Disposition {
+        if delivery.topic != "schedule:release-expired" {
+            return Disposition::DeadLetter(format!("unexpected topic {}", delivery.topic));
+        }
+        match release_expired(now_ms()) {
+            Ok(0) => Disposition::Ack,
+            Ok(released) => {
+                log::log(Level::Info, &format!("released {released} expired hold(s)"));
+                Disposition::Ack
+            }
+            Err(err) => {
+                log::log(Level::Error, &format!("releasing holds: {err}"));
+                Disposition::Retry(None)
+            }
+        }
+    }
+}
+
+/// Most holds one tick releases; the rest wait for the next.
+const RELEASE_BATCH: u32 = 1000;
+
+/// Releases the holds that expired by `now`; returns how many.
+///
+/// A hold's key is deleted first, and only the instance whose delete found
+/// it puts its units back: two ticks (or a retried one) never return the
+/// same hold twice.
+fn release_expired(now: u64) -> Result<u32, String> {
+    let keys = kv::list_keys("hold/", RELEASE_BATCH).map_err(|err| err.to_string())?;
+    let mut released = 0;
+    for key in keys {
+        let Some(expires) = key
+            .strip_prefix("hold/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|ms| ms.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if expires > now {
+            break; // keys sort by expiry
+        }
+        let Some(raw) = kv::get(&key).map_err(|err| err.to_string())? else {
+            continue;
+        };
+        let held: Held = serde_json::from_slice(&raw).map_err(|err| err.to_string())?;
+        if kv::delete(&key).map_err(|err| err.to_string())? {
+            give_back(&held.sku, held.quantity)?;
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+/// Adds `quantity` units of `sku` back, by compare-and-swap like `reserve`.
+fn give_back(sku: &str, quantity: u32) -> Result<(), String> {
+    for _ in 0..RESERVE_ATTEMPTS {
+        let (count, old) = match load_count(sku) {
+            Ok(Some(found)) => found,
+            Ok(None) => (0, Vec::new()),
+            Err(err) => return Err(err.to_string()),
+        };
+        let expected = (!old.is_empty()).then_some(old.as_slice());
+        let next = count.saturating_add(quantity).to_string();
+        match kv::compare_and_swap(&stock_key(sku), expected, next.as_bytes()) {
+            Ok(true) => return Ok(()),
+            Ok(false) => continue,
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+    Err(format!(
+        "{sku} is busy; its hold is lost after {RESERVE_ATTEMPTS} tries"
+    ))
+}
+
+/// The body `POST /inventory/:sku/holds` expects.
+#[derive(Deserialize)]
+struct HoldRequest {
+    quantity: u32,
+    #[serde(default = "default_hold_seconds")]
+    seconds: u64,
+}
+
+fn default_hold_seconds() -> u64 {
+    300
+}
+
+/// A hold as stored under `hold/<expires ms>/<id>`.
+#[derive(Serialize, Deserialize)]
+struct Held {
+    sku: String,
+    quantity: u32,
+}
+
+/// `POST /inventory/:sku/holds`: takes units out of stock until the hold
+/// expires.
+fn hold(sku: &str, body: &[u8]) -> Response {
+    let request: HoldRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(err) => {
+            return error_response(
+                400,
+                &format!("expected a JSON body {{\"quantity\": n, \"seconds\": s}}: {err}"),
+            );
+        }
+    };
+    if request.quantity == 0 || !(1..=86_400).contains(&request.seconds) {
+        return error_response(400, "quantity must be at least 1, seconds 1 to 86400");
+    }
+    let remaining = match <Inventory as stock::Guest>::reserve(sku.to_string(), request.quantity) {
+        Ok(remaining) => remaining,
+        Err(message) => return error_response(409, &message),
+    };
+    let id = match kv::increment("next-hold-id", 1) {
+        Ok(id) => id,
+        Err(err) => return kv_error_response(&err),
+    };
+    let expires = now_ms() + request.seconds * 1000;
+    let key = format!("hold/{expires:013}/{id}");
+    let held = Held {
+        sku: sku.to_string(),
+        quantity: request.quantity,
+    };
+    let document = serde_json::to_vec(&held).unwrap_or_default();
+    if let Err(err) = kv::set(&key, &document) {
+        return kv_error_response(&err);
+    }
+    json_response(
+        201,
+        &json!({ "hold": id, "sku": sku, "quantity": request.quantity,
+                 "expires_at_ms": expires, "remaining": remaining }),
+    )
+}
+
+/// Milliseconds since the Unix epoch, from the host's clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 /// The body `PUT /inventory/:sku` expects. `u32` rejects negative counts and

@@ -3,8 +3,10 @@
 //!
 //! - `POST /orders` with `{"user", "sku", "quantity"}` looks the user up via
 //!   `shop:users/directory`, reserves stock via `shop:inventory/stock`, then
-//!   stores the order under `order/<id>` with an id from `kv.increment`, and
-//!   answers 201 with the order;
+//!   stores the order under `order/<id>` with an id from `kv.increment`
+//!   and publishes `order.placed` in the same commit (`hive:events/outbox`),
+//!   so no order is stored unannounced and no announcement names an order
+//!   that was not stored; it answers 201 with the order;
 //! - `GET /orders/:id` answers the stored order, or 404;
 //! - `GET /orders/:id/customer` forwards to `GET /users/<user id>` with the
 //!   untyped `services.call`, for comparison: any service can be called this
@@ -27,6 +29,7 @@ wit_bindgen::generate!({
 
         world orders {
             include hive:service/service@0.1.0;
+            import hive:events/outbox@0.1.0;
             import shop:users/directory@0.1.0;
             import shop:inventory/stock@0.1.0;
         }
@@ -39,6 +42,8 @@ wit_bindgen::generate!({
 });
 
 use exports::hive::service::handler;
+use hive::events::outbox::{self, Op};
+use hive::events::types::Message;
 use hive::service::kv;
 use hive::service::log::{self, Level};
 use hive::service::services::{self, CallError};
@@ -171,11 +176,30 @@ fn place_order(body: &[u8]) -> Response {
     json_response(201, &order)
 }
 
-/// Writes `order` under `order/<id>`; the error is only for the log and the
-/// 500 response, so a message is all it carries.
+/// The topic every stored order is announced on.
+const ORDER_PLACED: &str = "order.placed";
+
+/// Writes `order` under `order/<id>` and publishes it on `order.placed`,
+/// as one commit: both or neither, even if the host dies in between. The
+/// error is only for the log and the 500 response, so a message is all it
+/// carries.
 fn store_order(order: &Order) -> Result<(), String> {
     let document = serde_json::to_vec(order).map_err(|err| err.to_string())?;
-    kv::set(&order_key(&order.id.to_string()), &document).map_err(|err| err.to_string())
+    let announcement = Message {
+        payload: document.clone(),
+        content_type: Some("application/json".into()),
+        metadata: vec![("order-id".into(), order.id.to_string())],
+        delay_ms: None,
+        // One announcement per order, however often the commit is retried.
+        dedup_key: Some(format!("order-{}", order.id)),
+    };
+    let ops = [
+        Op::Set((order_key(&order.id.to_string()), document)),
+        Op::Publish((ORDER_PLACED.to_string(), announcement)),
+    ];
+    outbox::commit(&ops)
+        .map(|_| ())
+        .map_err(|err| format!("{err:?}"))
 }
 
 /// 500 for an order whose stock was reserved but which got no id.
