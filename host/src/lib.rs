@@ -85,6 +85,10 @@ pub mod bench {
     pub use crate::http::wasi_http::run as run_wasi_http;
     pub use crate::kv::KvStore;
     pub use crate::kv::redb::RedbStore;
+    pub use crate::kv::redis_link::RedisLink;
+    pub use crate::queue::embedded::EmbeddedQueue;
+    pub use crate::queue::redis::RedisQueue;
+    pub use crate::queue::{EventStore, Message, Settle};
     pub use crate::router::Router;
     pub use crate::runtime::failure_mark::FailureMark;
     pub use crate::runtime::floor;

@@ -12,8 +12,9 @@ use wit_component::{DecodedWasm, WitPrinter};
 /// `hive:service`, the world every Hive service targets.
 pub const HIVE_SERVICE: &str = include_str!("../../wit/service.wit");
 
-/// The WASI 0.2 packages Hive links, by file name.
-pub const WASI: &[(&str, &str)] = &[
+/// The packages beside Hive's world, by file name: the WASI 0.2 packages
+/// Hive links, its own `hive:events`, and `wasi:messaging`.
+pub const DEPS: &[(&str, &str)] = &[
     ("cli.wit", include_str!("../../wit/deps/cli.wit")),
     ("clocks.wit", include_str!("../../wit/deps/clocks.wit")),
     (
@@ -24,6 +25,11 @@ pub const WASI: &[(&str, &str)] = &[
     ("io.wit", include_str!("../../wit/deps/io.wit")),
     ("random.wit", include_str!("../../wit/deps/random.wit")),
     ("sockets.wit", include_str!("../../wit/deps/sockets.wit")),
+    ("events.wit", include_str!("../../wit/deps/events.wit")),
+    (
+        "messaging.wit",
+        include_str!("../../wit/deps/messaging.wit"),
+    ),
 ];
 
 /// The packages of interfaces a component shares with other services
@@ -98,7 +104,7 @@ mod tests {
     fn the_built_in_wit_is_the_contract() {
         assert!(HIVE_SERVICE.contains("package hive:service@0.1.0;"));
         assert!(
-            WASI.iter()
+            DEPS.iter()
                 .any(|(_, text)| text.contains("package wasi:http@0.2.12;"))
         );
     }

@@ -707,6 +707,32 @@ fn a_wasi_messaging_component_sends_and_receives_and_an_error_is_retried() {
             .any(|e| e["kind"] == "event" && e["via"] == "m"),
         "{graph}"
     );
+    // The metrics and the log count and name each delivery.
+    let metrics = hive.metrics();
+    assert!(
+        metrics.contains(r#"hive_events_published_total{topic="m"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"hive_events_deliveries_total{topic="m",group="mprobe",outcome="retry"} 1"#
+        ),
+        "{metrics}"
+    );
+    let line = hive.wait_for_log(&["delivery dead", "topic=m"]);
+    assert!(
+        line.contains("message_id=") && line.contains("attempt=2"),
+        "{line}"
+    );
+    // The console draws the group, its dead letter with a replay button,
+    // and the event edge.
+    let dom = common::chromium_dom(&hive.admin_url("/"));
+    assert!(
+        dom.contains(r#"<tr data-topic="m" data-group="mprobe">"#),
+        "{dom}"
+    );
+    assert!(dom.contains(">replay</button>"), "{dom}");
+    assert!(dom.contains("mprobe → mprobe via m: 2 published"), "{dom}");
 }
 
 #[test]

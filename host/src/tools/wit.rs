@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::wit_text::{self, HIVE_SERVICE, WASI};
+use crate::wit_text::{self, DEPS, HIVE_SERVICE};
 
 /// Writes the WIT into `out`, with `shared` (package name -> text) beside
 /// WASI; returns the files written.
@@ -29,9 +29,9 @@ pub fn write_wit(out: &Path, shared: &BTreeMap<String, String>) -> Result<Vec<St
     // Names come from components or from another host's answer: check
     // them all before writing anything, so none can replace Hive's own
     // files or another package's.
-    let mut taken: BTreeMap<String, &str> = WASI
+    let mut taken: BTreeMap<String, &str> = DEPS
         .iter()
-        .map(|(file, _)| (file.to_string(), "WASI"))
+        .map(|(file, _)| (file.to_string(), "Hive"))
         .collect();
     for name in shared.keys() {
         check_package_name(name)?;
@@ -41,7 +41,7 @@ pub fn write_wit(out: &Path, shared: &BTreeMap<String, String>) -> Result<Vec<St
         }
     }
     put(&out.join("service.wit"), HIVE_SERVICE)?;
-    for (file, text) in WASI {
+    for (file, text) in DEPS {
         put(&deps.join(file), text)?;
     }
     for (name, text) in shared {
