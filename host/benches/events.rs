@@ -4,11 +4,14 @@
 //! - durable publishes per second from 16 publishers at once (each
 //!   answered only once its message is durable): the embedded store, Hive
 //!   on Redis, and plain `XADD`;
-//! - publish -> lease -> ack: 16 publishers and 4 consumers (each leasing
-//!   up to 64 at a time and acking each) running together, messages acked
-//!   per second and the p50 / p99 time from a publish's start to its ack:
-//!   the embedded store, Hive on Redis, and plain `XADD` + `XREADGROUP` +
-//!   `XACK`.
+//! - publish -> lease -> ack at full speed: 16 publishers and 4 consumers
+//!   (each leasing up to 64 at a time and acking them all at once) running
+//!   together, messages acked per second: the embedded store, Hive on
+//!   Redis, and plain `XADD` + `XREADGROUP` + `XACK`;
+//! - the same at a steady 500 messages a second (one publisher, paced),
+//!   well under every side's capacity, for the p50 / p99 time from a
+//!   publish's start to its ack (under full load that time is only the
+//!   queue's length).
 //!
 //! No HTTP and no Wasm: `bench/events.py` measures the same through a host
 //! and a real subscriber. Redis runs here with `appendonly yes` and
@@ -127,7 +130,7 @@ struct Flow {
     p99_ms: f64,
 }
 
-fn flow(latencies: &mut [u64], acked: u64, elapsed: Duration) -> Flow {
+fn flow(latencies: &mut [u64], elapsed: Duration) -> Flow {
     latencies.sort_unstable();
     let at = |q: f64| {
         let index =
@@ -135,22 +138,86 @@ fn flow(latencies: &mut [u64], acked: u64, elapsed: Duration) -> Flow {
         latencies.get(index).copied().unwrap_or(0) as f64 / 1e6
     };
     Flow {
-        acked_per_second: acked as f64 / elapsed.as_secs_f64(),
+        acked_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: at(0.50),
         p99_ms: at(0.99),
     }
 }
 
-/// 16 publishers and 4 consumers on `store` together for `length`.
-async fn publish_to_ack(store: Arc<dyn EventStore>, topic: &str, length: Duration) -> Flow {
+/// How publishers run: as fast as they can, or paced.
+#[derive(Clone, Copy)]
+enum Load {
+    /// 16 publishers, each as fast as it can.
+    Full,
+    /// One publisher, this many messages a second.
+    Paced(u64),
+}
+
+impl Load {
+    fn publishers(self) -> usize {
+        match self {
+            Load::Full => PUBLISHERS,
+            Load::Paced(_) => 1,
+        }
+    }
+
+    /// The ticker a paced publisher waits on; `None` at full speed.
+    fn ticker(self) -> Option<tokio::time::Interval> {
+        match self {
+            Load::Full => None,
+            Load::Paced(rate) => {
+                let mut interval =
+                    tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                Some(interval)
+            }
+        }
+    }
+}
+
+/// Runs `publishers` and `consumers` (each returning its latencies) for
+/// `length`, then stops them and measures.
+async fn run_flow(
+    stop: Arc<AtomicBool>,
+    publishers: Vec<tokio::task::JoinHandle<()>>,
+    consumers: Vec<tokio::task::JoinHandle<Vec<u64>>>,
+    length: Duration,
+) -> Flow {
+    let began = Instant::now();
+    tokio::time::sleep(length).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = began.elapsed();
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let mut latencies = Vec::new();
+    for consumer in consumers {
+        latencies.extend(consumer.await.unwrap());
+    }
+    flow(&mut latencies, elapsed)
+}
+
+/// Publishers (as `load` says) and 4 consumers on `store` together for
+/// `length`; each consumer acks what it leased all at once, as a
+/// dispatcher acks each delivery as its handler finishes.
+async fn publish_to_ack(
+    store: Arc<dyn EventStore>,
+    topic: &str,
+    load: Load,
+    length: Duration,
+) -> Flow {
     store.subscribe(topic, "bench").await.unwrap();
     let origin = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let publishers: Vec<_> = (0..PUBLISHERS)
+    let publishers = (0..load.publishers())
         .map(|_| {
             let (store, stop, topic) = (store.clone(), stop.clone(), topic.to_string());
             tokio::spawn(async move {
+                let mut ticker = load.ticker();
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(ticker) = &mut ticker {
+                        ticker.tick().await;
+                    }
                     let message = Message {
                         payload: PAYLOAD.to_vec(),
                         metadata: vec![("sent".into(), stamp(origin))],
@@ -161,7 +228,7 @@ async fn publish_to_ack(store: Arc<dyn EventStore>, topic: &str, length: Duratio
             })
         })
         .collect();
-    let consumers: Vec<_> = (0..CONSUMERS)
+    let consumers = (0..CONSUMERS)
         .map(|_| {
             let (store, stop, topic) = (store.clone(), stop.clone(), topic.to_string());
             tokio::spawn(async move {
@@ -175,29 +242,21 @@ async fn publish_to_ack(store: Arc<dyn EventStore>, topic: &str, length: Duratio
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         continue;
                     }
-                    for delivery in leased {
-                        store.settle(&delivery, Settle::Ack).await.unwrap();
+                    let acks = leased.iter().map(|d| store.settle(d, Settle::Ack));
+                    for acked in futures::future::join_all(acks).await {
+                        acked.unwrap();
+                    }
+                    let now = origin.elapsed().as_nanos() as u64;
+                    for delivery in &leased {
                         let sent: u64 = delivery.header.metadata[0].1.parse().unwrap_or(0);
-                        latencies.push(origin.elapsed().as_nanos() as u64 - sent);
+                        latencies.push(now - sent);
                     }
                 }
                 latencies
             })
         })
         .collect();
-    let began = Instant::now();
-    tokio::time::sleep(length).await;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = began.elapsed();
-    for publisher in publishers {
-        publisher.await.unwrap();
-    }
-    let mut latencies = Vec::new();
-    for consumer in consumers {
-        latencies.extend(consumer.await.unwrap());
-    }
-    let acked = latencies.len() as u64;
-    flow(&mut latencies, acked, elapsed)
+    run_flow(stop, publishers, consumers, length).await
 }
 
 /// Plain `XADD` from 16 tasks for `length`; returns adds per second.
@@ -229,35 +288,41 @@ async fn native_xadd_rate(url: &str, length: Duration) -> f64 {
     done.load(Ordering::Relaxed) as f64 / began.elapsed().as_secs_f64()
 }
 
-/// Plain `XADD` from 16 tasks with 4 consumers doing `XREADGROUP` (up to
-/// 64) and an `XACK` per entry, together for `length`.
-async fn native_flow(url: &str, length: Duration) -> Flow {
+/// Plain `XADD` (as `load` says) with 4 consumers doing `XREADGROUP` (up
+/// to 64) and one `XACK` of what they read, together for `length`.
+async fn native_flow(url: &str, stream: &str, load: Load, length: Duration) -> Flow {
     let client = redis::Client::open(url).unwrap();
     let connection = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = connection
         .clone()
-        .xgroup_create_mkstream("native:f", "bench", "$")
+        .xgroup_create_mkstream(stream, "bench", "$")
         .await
         .unwrap();
     let origin = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let publishers: Vec<_> = (0..PUBLISHERS)
+    let publishers = (0..load.publishers())
         .map(|_| {
-            let (mut connection, stop) = (connection.clone(), stop.clone());
+            let (mut connection, stop, stream) =
+                (connection.clone(), stop.clone(), stream.to_string());
             tokio::spawn(async move {
+                let mut ticker = load.ticker();
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(ticker) = &mut ticker {
+                        ticker.tick().await;
+                    }
                     let fields = [
                         ("m", PAYLOAD.to_vec()),
                         ("sent", stamp(origin).into_bytes()),
                     ];
-                    let _: String = connection.xadd("native:f", "*", &fields).await.unwrap();
+                    let _: String = connection.xadd(&stream, "*", &fields).await.unwrap();
                 }
             })
         })
         .collect();
-    let consumers: Vec<_> = (0..CONSUMERS)
+    let consumers = (0..CONSUMERS)
         .map(|i| {
-            let (mut connection, stop) = (connection.clone(), stop.clone());
+            let (mut connection, stop, stream) =
+                (connection.clone(), stop.clone(), stream.to_string());
             tokio::spawn(async move {
                 let options = StreamReadOptions::default()
                     .group("bench", format!("c{i}"))
@@ -265,7 +330,7 @@ async fn native_flow(url: &str, length: Duration) -> Flow {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let read: StreamReadReply = connection
-                        .xread_options(&["native:f"], &[">"], &options)
+                        .xread_options(&[&stream], &[">"], &options)
                         .await
                         .unwrap();
                     let entries: Vec<_> = read.keys.into_iter().flat_map(|k| k.ids).collect();
@@ -273,39 +338,25 @@ async fn native_flow(url: &str, length: Duration) -> Flow {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         continue;
                     }
-                    for entry in entries {
-                        let _: i64 = connection
-                            .xack("native:f", "bench", &[&entry.id])
-                            .await
-                            .unwrap();
+                    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+                    let _: i64 = connection.xack(&stream, "bench", &ids).await.unwrap();
+                    let now = origin.elapsed().as_nanos() as u64;
+                    for entry in &entries {
                         let sent: u64 = entry
                             .get::<String>("sent")
                             .and_then(|s| s.parse().ok())
                             .unwrap_or(0);
-                        latencies.push(origin.elapsed().as_nanos() as u64 - sent);
+                        latencies.push(now - sent);
                     }
                 }
                 latencies
             })
         })
         .collect();
-    let began = Instant::now();
-    tokio::time::sleep(length).await;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = began.elapsed();
-    for publisher in publishers {
-        publisher.await.unwrap();
-    }
-    let mut latencies = Vec::new();
-    for consumer in consumers {
-        latencies.extend(consumer.await.unwrap());
-    }
-    let acked = latencies.len() as u64;
-    flow(&mut latencies, acked, elapsed)
+    run_flow(stop, publishers, consumers, length).await
 }
 
 fn main() {
-    // `cargo bench` passes --bench; a filter is not supported here.
     let length = seconds();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -327,20 +378,32 @@ fn main() {
         embedded.subscribe("publish", "bench").await.unwrap();
         on_redis.subscribe("publish", "bench").await.unwrap();
 
-        println!("events bench: {} s per row, {PUBLISHERS} publishers, {CONSUMERS} consumers, {} byte payloads", length.as_secs(), PAYLOAD.len());
-        println!("durable publishes per second (16 publishers):");
+        println!(
+            "events bench: {} s per row, {PUBLISHERS} publishers, {CONSUMERS} consumers, {} byte payloads",
+            length.as_secs(),
+            PAYLOAD.len()
+        );
+        println!("durable publishes per second ({PUBLISHERS} publishers):");
         let rate = publish_rate(embedded.clone(), "publish", length).await;
-        println!("  embedded store            {rate:>10.0}");
+        println!("  embedded store               {rate:>8.0}");
         let rate = publish_rate(on_redis.clone(), "publish", length).await;
-        println!("  Hive on Redis             {rate:>10.0}");
+        println!("  Hive on Redis                {rate:>8.0}");
         let rate = native_xadd_rate(&redis.url, length).await;
-        println!("  native XADD (anchor)      {rate:>10.0}");
-        println!("publish -> lease -> ack, together (acked/s, p50 ms, p99 ms):");
-        let f = publish_to_ack(embedded.clone(), "flow", length).await;
-        println!("  embedded store            {:>10.0} {:>8.2} {:>8.2}", f.acked_per_second, f.p50_ms, f.p99_ms);
-        let f = publish_to_ack(on_redis.clone(), "flow", length).await;
-        println!("  Hive on Redis             {:>10.0} {:>8.2} {:>8.2}", f.acked_per_second, f.p50_ms, f.p99_ms);
-        let f = native_flow(&redis.url, length).await;
-        println!("  native XADD+XREADGROUP+XACK {:>8.0} {:>8.2} {:>8.2}", f.acked_per_second, f.p50_ms, f.p99_ms);
+        println!("  native XADD (anchor)         {rate:>8.0}");
+        println!("publish -> lease -> ack at full speed (acked per second):");
+        let f = publish_to_ack(embedded.clone(), "full", Load::Full, length).await;
+        println!("  embedded store               {:>8.0}", f.acked_per_second);
+        let f = publish_to_ack(on_redis.clone(), "full", Load::Full, length).await;
+        println!("  Hive on Redis                {:>8.0}", f.acked_per_second);
+        let f = native_flow(&redis.url, "native:full", Load::Full, length).await;
+        println!("  native XADD+XREADGROUP+XACK  {:>8.0}", f.acked_per_second);
+        println!("publish -> ack at a steady 500/s (acked per second, p50 ms, p99 ms):");
+        let steady = Load::Paced(500);
+        let f = publish_to_ack(embedded.clone(), "steady", steady, length).await;
+        println!("  embedded store               {:>8.0} {:>8.2} {:>8.2}", f.acked_per_second, f.p50_ms, f.p99_ms);
+        let f = publish_to_ack(on_redis.clone(), "steady", steady, length).await;
+        println!("  Hive on Redis                {:>8.0} {:>8.2} {:>8.2}", f.acked_per_second, f.p50_ms, f.p99_ms);
+        let f = native_flow(&redis.url, "native:steady", steady, length).await;
+        println!("  native XADD+XREADGROUP+XACK  {:>8.0} {:>8.2} {:>8.2}", f.acked_per_second, f.p50_ms, f.p99_ms);
     });
 }

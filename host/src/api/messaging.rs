@@ -15,11 +15,8 @@ use crate::kv::StoreError;
 use crate::metrics::Metrics;
 use crate::queue::{EventStore, Message, check_message, topic_problem};
 
-/// A guest's connection (to the one broker there is).
-pub struct Client {
-    /// The name it connected with, for the log.
-    pub name: String,
-}
+/// A guest's connection (to the one broker there is, whatever its name).
+pub struct Client;
 
 /// A message, made by the guest to send or by the host to deliver.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +80,8 @@ impl MessagingView<'_> {
 
 impl messaging_types::HostClient for MessagingView<'_> {
     fn connect(&mut self, name: String) -> wasmtime::Result<Result<Resource<Client>, Error>> {
-        Ok(Ok(self.table.push(Client { name })?))
+        tracing::debug!(component = %self.ctx.component, "wasi:messaging client {name:?} connected");
+        Ok(Ok(self.table.push(Client)?))
     }
 
     fn disconnect(&mut self, _client: Resource<Client>) -> wasmtime::Result<Result<(), Error>> {

@@ -12,7 +12,7 @@ pub mod names;
 pub mod origin;
 
 pub use artifacts::{MAX_MANIFEST_BYTES, MAX_WASM_BYTES, WASM_MAGIC, check_manifest, check_wasm};
-pub use events::{Schedule, Subscription, When};
+pub use events::{Schedule, Subscription};
 pub use file::{HostConfig, HttpSettings, ServerConfig};
 pub use limits::{Limits, LimitsConfig};
 pub use manifest::Manifest;

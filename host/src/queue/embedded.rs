@@ -60,6 +60,7 @@ const PAGE: usize = 10_000;
 /// The embedded [`EventStore`].
 pub struct EmbeddedQueue {
     store: Arc<RedbStore>,
+    groups: GroupCache,
     /// Due keys leased and not settled, with when each lease ends.
     leases: Arc<Mutex<HashMap<String, Instant>>>,
     /// Woken on every publish, so a dispatcher waiting for work starts at
@@ -73,6 +74,13 @@ struct Due {
     attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+}
+
+/// One step of a commit, ready for the writer.
+enum Step {
+    Set(String, Vec<u8>),
+    Delete(String),
+    Publish(Prepared),
 }
 
 /// What a dead entry holds.
@@ -139,15 +147,65 @@ fn groups_of(
         .collect())
 }
 
+/// A message ready to be written: everything that does not need the
+/// store (its id, its encoding) is done before it reaches the writer
+/// thread, which every write of the host shares.
+pub(super) struct Prepared {
+    topic: String,
+    id: String,
+    encoded: Vec<u8>,
+    delay_ms: u64,
+    dedup: Option<String>,
+}
+
+impl Prepared {
+    fn new(topic: &str, message: &Message) -> Prepared {
+        let header = Header::new(message);
+        Prepared {
+            topic: topic.to_string(),
+            encoded: encode(&header, &message.payload),
+            id: header.id,
+            delay_ms: message.delay.map_or(0, |d| d.as_millis() as u64),
+            dedup: message.dedup_key.clone(),
+        }
+    }
+}
+
+/// The groups of each topic, read once from the store and kept in step by
+/// `subscribe`, which changes them inside the writer as well.
+type GroupCache = Arc<Mutex<HashMap<String, Arc<Vec<String>>>>>;
+
+/// The groups subscribed to `topic`, from the cache or the store.
+fn groups_in(
+    tx: &Tx<'_, '_>,
+    cache: &GroupCache,
+    topic: &str,
+) -> Result<Arc<Vec<String>>, StoreError> {
+    if let Some(groups) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(topic)
+    {
+        return Ok(groups.clone());
+    }
+    let groups = Arc::new(groups_of(|ns, p| tx.scan(ns, p, p, PAGE), topic)?);
+    cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(topic.to_string(), groups.clone());
+    Ok(groups)
+}
+
 /// Publishes inside `tx`: for each group of the topic, a due entry; the
 /// message itself only if some group will read it.
 fn publish_in(
     tx: &mut Tx<'_, '_>,
-    topic: &str,
-    message: &Message,
+    cache: &GroupCache,
+    message: &Prepared,
     now: u64,
 ) -> Result<String, StoreError> {
-    if let Some(dedup) = &message.dedup_key {
+    let topic = message.topic.as_str();
+    if let Some(dedup) = &message.dedup {
         let seen_key = key(&[topic, dedup]);
         if let Some(seen) = tx.get(DEDUP, &seen_key)? {
             let seen: Seen = parse(&seen)?;
@@ -156,42 +214,37 @@ fn publish_in(
             }
         }
     }
-    let header = Header::new(message);
-    let groups = groups_of(|ns, p| tx.scan(ns, p, p, PAGE), topic)?;
+    let groups = groups_in(tx, cache, topic)?;
     if !groups.is_empty() {
         let seq = decimal(tx.get(SEQ, topic)?) + 1;
         tx.set(SEQ, topic, seq.to_string().as_bytes())?;
         let seq = number(seq);
-        tx.set(
-            MSG,
-            &key(&[topic, &seq]),
-            &encode(&header, &message.payload),
-        )?;
+        tx.set(MSG, &key(&[topic, &seq]), &message.encoded)?;
         tx.set(
             REFS,
             &key(&[topic, &seq]),
             groups.len().to_string().as_bytes(),
         )?;
-        let due = now + message.delay.map_or(0, |d| d.as_millis() as u64);
+        let due = number(now + message.delay_ms);
         let entry = json(&Due {
             attempt: 1,
             reason: None,
         });
-        for group in &groups {
-            tx.set(DUE, &key(&[topic, group, &number(due), &seq]), &entry)?;
+        for group in groups.iter() {
+            tx.set(DUE, &key(&[topic, group, &due, &seq]), &entry)?;
         }
     }
-    if let Some(dedup) = &message.dedup_key {
+    if let Some(dedup) = &message.dedup {
         let until = now + DEDUP_WINDOW.as_millis() as u64;
         let seen = Seen {
-            id: header.id.clone(),
+            id: message.id.clone(),
             until,
         };
         tx.set(DEDUP, &key(&[topic, dedup]), &json(&seen))?;
         tx.set(DEDUP_EXPIRY, &key(&[&number(until), topic, dedup]), b"")?;
         forget_expired_dedup(tx, now)?;
     }
-    Ok(header.id)
+    Ok(message.id.clone())
 }
 
 /// Drops a few dedup keys past their window, so they do not pile up.
@@ -246,6 +299,7 @@ impl EmbeddedQueue {
     pub fn new(store: Arc<RedbStore>) -> EmbeddedQueue {
         EmbeddedQueue {
             store,
+            groups: Arc::new(Mutex::new(HashMap::new())),
             leases: Arc::new(Mutex::new(HashMap::new())),
             published: Arc::new(Notify::new()),
         }
@@ -268,8 +322,9 @@ impl EmbeddedQueue {
 
 impl EventStore for EmbeddedQueue {
     fn publish(&self, topic: &str, message: Message) -> StoreFuture<String> {
-        let topic = topic.to_string();
-        self.transact_and_wake(move |tx| publish_in(tx, &topic, &message, now_ms()))
+        let prepared = Prepared::new(topic, &message);
+        let groups = self.groups.clone();
+        self.transact_and_wake(move |tx| publish_in(tx, &groups, &prepared, now_ms()))
     }
 
     fn commit(&self, namespace: &str, ops: Vec<TxOp>) -> StoreFuture<Vec<String>> {
@@ -285,18 +340,25 @@ impl EventStore for EmbeddedQueue {
             }
         }
         let namespace = namespace.to_string();
+        let steps: Vec<Step> = ops
+            .into_iter()
+            .map(|op| match op {
+                TxOp::Set(key, value) => Step::Set(key, value),
+                TxOp::Delete(key) => Step::Delete(key),
+                TxOp::Publish(topic, message) => Step::Publish(Prepared::new(&topic, &message)),
+            })
+            .collect();
+        let groups = self.groups.clone();
         self.transact_and_wake(move |tx| {
             let now = now_ms();
             let mut ids = Vec::new();
-            for op in ops {
-                match op {
-                    TxOp::Set(key, value) => tx.set(&namespace, &key, &value)?,
-                    TxOp::Delete(key) => {
+            for step in steps {
+                match step {
+                    Step::Set(key, value) => tx.set(&namespace, &key, &value)?,
+                    Step::Delete(key) => {
                         tx.delete(&namespace, &key)?;
                     }
-                    TxOp::Publish(topic, message) => {
-                        ids.push(publish_in(tx, &topic, &message, now)?)
-                    }
+                    Step::Publish(message) => ids.push(publish_in(tx, &groups, &message, now)?),
                 }
             }
             Ok(ids)
@@ -304,8 +366,8 @@ impl EventStore for EmbeddedQueue {
     }
 
     fn subscribe(&self, topic: &str, group: &str) -> StoreFuture<()> {
-        let group_key = key(&[topic, group]);
-        let store = self.store.clone();
+        let (topic, group_key) = (topic.to_string(), key(&[topic, group]));
+        let (store, groups) = (self.store.clone(), self.groups.clone());
         Box::pin(async move {
             let known = store
                 .read_with({
@@ -315,7 +377,15 @@ impl EventStore for EmbeddedQueue {
                 .await?;
             if known.is_none() {
                 store
-                    .transact(move |tx| tx.set(GROUPS, &group_key, b""))
+                    .transact(move |tx| {
+                        tx.set(GROUPS, &group_key, b"")?;
+                        // Read again at the next publish, in this same order.
+                        groups
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&topic);
+                        Ok(())
+                    })
                     .await?;
             }
             Ok(())
@@ -547,13 +617,14 @@ impl EventStore for EmbeddedQueue {
     }
 
     fn fire(&self, topic: &str, group: &str, tick_ms: u64, message: Message) -> StoreFuture<bool> {
-        let (topic, tick_key) = (topic.to_string(), key(&[topic, group]));
+        let (prepared, tick_key) = (Prepared::new(topic, &message), key(&[topic, group]));
+        let groups = self.groups.clone();
         self.transact_and_wake(move |tx| {
             if decimal(tx.get(TICKS, &tick_key)?) >= tick_ms {
                 return Ok(false);
             }
             tx.set(TICKS, &tick_key, tick_ms.to_string().as_bytes())?;
-            publish_in(tx, &topic, &message, now_ms())?;
+            publish_in(tx, &groups, &prepared, now_ms())?;
             Ok(true)
         })
     }
