@@ -554,3 +554,65 @@ fn the_status_page_renders_components_in_headless_chromium() {
     );
     eprintln!("status page screenshot: {}", screenshot.display());
 }
+
+/// The resident memory of process `pid`, in MiB.
+fn resident_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+#[test]
+fn shared_wit_asked_for_in_parallel_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["users", "reviews", "notifications", "catalog"] {
+        install(demo_components(), name, dir.path());
+    }
+    let hive = Hive::start(dir.path(), &[]);
+    // Let the loads settle.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = resident_mib(hive.pid());
+    let ask_eight = || {
+        let askers: Vec<_> = (0..8)
+            .map(|_| {
+                let url = hive.admin_url("/wit");
+                std::thread::spawn(move || {
+                    let response = client().get(url).send().unwrap();
+                    assert_eq!(response.status(), 200);
+                    let body: Value = response.json().unwrap();
+                    body["packages"].as_object().map_or(0, |p| p.len())
+                })
+            })
+            .collect();
+        askers
+            .into_iter()
+            .map(|a| a.join().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let first = ask_eight();
+    let after_first = resident_mib(hive.pid());
+    let second = ask_eight();
+    let after_second = resident_mib(hive.pid());
+    println!(
+        "GET /wit, 8 at once, twice: resident {before:.0} -> {after_first:.0} -> {after_second:.0} MiB"
+    );
+    assert!(
+        first.iter().chain(&second).all(|n| *n >= 3),
+        "{first:?} {second:?}"
+    );
+    // One reading at a time, kept: eight askers cost about one reading,
+    // and asking again costs nothing more.
+    assert!(
+        after_first - before < 140.0,
+        "{before:.0} -> {after_first:.0} MiB"
+    );
+    assert!(
+        after_second - after_first < 16.0,
+        "{after_first:.0} -> {after_second:.0} MiB"
+    );
+}

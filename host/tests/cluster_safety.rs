@@ -384,16 +384,32 @@ fn a_host_restarted_while_redis_is_down_serves_its_folder_and_catches_up() {
 #[test]
 fn a_cluster_host_without_an_admin_token_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(hive_binary())
+    let log = dir.path().join("hive.log");
+    let mut child = Command::new(hive_binary())
         .arg("serve")
         .arg("--dir")
         .arg(dir.path())
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .args(["--cluster", "redis://127.0.0.1:1/0"])
         .env_remove("HIVE_ADMIN_TOKEN")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    let log = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{log}");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("still running after 60 s:\n{log}"));
+    assert!(!status.success(), "{log}");
     assert!(log.contains("--cluster needs an admin token"), "{log}");
 }
