@@ -236,7 +236,7 @@ fn two_hosts_deploying_one_name_together_never_lose_its_blob() {
     assert!(blob, "the record names {digest}, whose blob is gone");
     // No blob is kept that no record names.
     let blobs: Vec<String> = redis.smembers("hive:cluster:blobs").unwrap();
-    assert_eq!(blobs, [digest.clone()]);
+    assert_eq!(blobs, std::slice::from_ref(&digest));
     for node in [&a, &b] {
         wait_until("both hosts serve the winner", READY, || {
             node.status(&http, "/flip") == 200

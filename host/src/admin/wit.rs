@@ -18,16 +18,19 @@ use crate::http::problem::json_response;
 /// Package name -> WIT text.
 type Packages = BTreeMap<String, String>;
 
-/// The last reading, keyed by the digests it was read from.
+/// What a reading was made from: each served component's name and digest.
+type Served = Vec<(String, String)>;
+
+/// The last reading, keyed by what it was read from.
 #[derive(Default)]
 pub struct SharedWit {
-    last: tokio::sync::Mutex<Option<(Vec<(String, String)>, Arc<Packages>)>>,
+    last: tokio::sync::Mutex<Option<(Served, Arc<Packages>)>>,
 }
 
 impl SharedWit {
     /// The shared packages of what `host` serves now.
     pub async fn shared(&self, host: &Host) -> HttpResponse {
-        let serving: Vec<(String, String)> = host
+        let serving: Served = host
             .registry
             .current()
             .services

@@ -169,14 +169,9 @@ fn duration(at: &str, key: &str, text: &str, range: (Duration, Duration)) -> Res
     Ok(value)
 }
 
-fn within<T: PartialOrd + std::fmt::Display + Copy>(
-    at: &str,
-    key: &str,
-    value: i64,
-    range: (T, T),
-) -> Result<T>
+fn within<T>(at: &str, key: &str, value: i64, range: (T, T)) -> Result<T>
 where
-    T: TryFrom<i64>,
+    T: PartialOrd + std::fmt::Display + Copy + TryFrom<i64>,
 {
     match T::try_from(value) {
         Ok(v) if v >= range.0 && v <= range.1 => Ok(v),
