@@ -16,7 +16,8 @@ use wasmtime::component::Val;
 use crate::api::bindings::services::CallError;
 use crate::api::bindings::{Request, Response};
 use crate::api::services::{BoxFuture, CallScope, Calls};
-use crate::config::Limits;
+use crate::config::auth::CLAIMS_HEADER;
+use crate::config::{HostPolicy, Limits};
 use crate::kv::KvStore;
 use crate::kv::redb::RedbStore;
 use crate::kv::redis::RedisStore;
@@ -50,6 +51,8 @@ pub struct HostSettings {
     pub cache_dir: Option<PathBuf>,
     /// Where the services' key-value data lives.
     pub kv: KvBackend,
+    /// Secrets, the default `[auth]` and strict grants.
+    pub policy: HostPolicy,
 }
 
 /// Where the services' key-value data lives.
@@ -73,6 +76,10 @@ fn consumer_name() -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!("{machine}-{}-{}", std::process::id(), &random[..8])
 }
+
+/// How a generic call refused for want of a grant is counted (the service
+/// graph shows it as a refused edge).
+pub const NOT_GRANTED_CALL: &str = "services.call (not granted)";
 
 /// Shared state of a running host.
 pub struct Host {
@@ -106,6 +113,7 @@ impl Host {
             targets,
             &settings.dir,
             settings.limits.clone(),
+            settings.policy.clone(),
             metrics.clone(),
         )?);
         let host = Arc::new_cyclic(|host: &Weak<Host>| Host {
@@ -142,7 +150,22 @@ impl Calls for Host {
         mut request: Request,
     ) -> BoxFuture<'_, Result<Response, CallError>> {
         Box::pin(async move {
-            let callee = self.callee_by_name(&service, &mut request)?;
+            // Claims come from the edge's verification only: a caller
+            // cannot hand the callee claims of its own making.
+            request
+                .headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case(CLAIMS_HEADER));
+            let callee = match self.callee_by_name(&scope.caller, &service, &mut request) {
+                Ok(callee) => callee,
+                Err(refused) => {
+                    if matches!(&refused, CallError::NotFound(reason) if reason.contains("not granted"))
+                    {
+                        self.metrics()
+                            .call(&scope.caller, &service, NOT_GRANTED_CALL, true);
+                    }
+                    return Err(refused);
+                }
+            };
             let caller = Caller {
                 request_id: scope.request_id.clone(),
                 depth: scope.depth,
@@ -209,10 +232,24 @@ impl Calls for Host {
 }
 
 impl Host {
-    /// The service `name` for a generic call, with the request's route and
-    /// params filled in as an HTTP request to its path would have them.
-    fn callee_by_name(&self, name: &str, request: &mut Request) -> Result<Arc<Service>, CallError> {
+    /// The service `name` for a generic call by `caller`, with the
+    /// request's route and params filled in as an HTTP request to its path
+    /// would have them. A callee the caller's `calls` does not grant is
+    /// refused as not found, saying so.
+    fn callee_by_name(
+        &self,
+        caller: &str,
+        name: &str,
+        request: &mut Request,
+    ) -> Result<Arc<Service>, CallError> {
         let deployment = self.registry.current();
+        if let Some(calling) = deployment.services.get(caller)
+            && !calling.access.may_call(name)
+        {
+            return Err(CallError::NotFound(format!(
+                "`{name}` is not granted to {caller}: add \"{name}\" to calls in {caller}.toml"
+            )));
+        }
         let Some(callee) = deployment.services.get(name).cloned() else {
             return Err(CallError::NotFound(format!("no service named `{name}`")));
         };
@@ -221,11 +258,7 @@ impl Host {
                 "`{name}` is a wasi:http component; only Hive services take calls by name"
             )));
         }
-        if let Some(found) = deployment
-            .router
-            .lookup(&request.path)
-            .filter(|found| found.target.name() == callee.name())
-        {
+        if let Some(found) = callee.own_routes.lookup(&request.path) {
             request.route = found.pattern.as_str().to_string();
             request.params = found.params.map_err(|invalid| {
                 CallError::Failed(format!(

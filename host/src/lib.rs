@@ -54,7 +54,10 @@ pub(crate) mod wit_text;
 pub use admin::{Admin, serve as serve_admin};
 pub use cluster::Cluster;
 pub use cluster::membership::forget as forget_cluster;
-pub use config::{HostConfig, Limits, LimitsConfig, ServerConfig, service_name};
+pub use config::auth::AuthConfig;
+pub use config::{
+    HostConfig, HostPolicy, Limits, LimitsConfig, Secrets, ServerConfig, service_name,
+};
 pub use events::spawn as run_events;
 pub use fswatch::Watching;
 pub use host::{Host, HostSettings, KvBackend};
@@ -63,7 +66,7 @@ pub use http::listener::shutdown_signal;
 pub use http::serve;
 pub use http::tls::acceptor as tls_acceptor;
 pub use logging::{LogFormat, init as init_logging};
-pub use registry::watcher::spawn as watch_folder;
+pub use registry::watcher::{spawn as watch_folder, spawn_secrets as watch_secrets};
 pub use runtime::engine::EngineSettings;
 
 // The command line's helpers.

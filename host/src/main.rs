@@ -8,8 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hive::{
-    Admin, AdminClient, Cluster, ConnectionCaps, EngineSettings, Host, HostConfig, HostSettings,
-    KvBackend, Lang, Limits, LimitsConfig, LogFormat, ServerConfig, format_table,
+    Admin, AdminClient, AuthConfig, Cluster, ConnectionCaps, EngineSettings, Host, HostConfig,
+    HostPolicy, HostSettings, KvBackend, Lang, Limits, LimitsConfig, LogFormat, Secrets,
+    ServerConfig, format_table,
 };
 
 /// The process allocator. A request allocates and frees many small
@@ -143,7 +144,8 @@ struct ServeArgs {
     /// Host config file ([server] and [limits] tables); flags override it.
     #[arg(long, env = "HIVE_CONFIG")]
     config: Option<PathBuf>,
-    /// Refuse to start if any file in the folder fails to load.
+    /// Refuse to start if any file in the folder fails to load, and let a
+    /// service whose manifest has no `calls` call nothing.
     #[arg(long)]
     strict: bool,
     /// Build the component crates into the folder before serving.
@@ -547,6 +549,16 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
             Some(url) => KvBackend::Redis(url.clone()),
             None => KvBackend::Embedded(server.data_dir()),
         },
+        policy: HostPolicy {
+            secrets: Secrets::new(server.secrets.as_deref()),
+            auth: file
+                .auth
+                .clone()
+                .map(AuthConfig::check)
+                .transpose()
+                .context("in the host config")?,
+            strict_grants: args.strict,
+        },
     };
     let http = server.http()?;
     let listen = server.listen();
@@ -611,6 +623,7 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         } else {
             None
         };
+        let _secrets = hive::watch_secrets(host.registry.clone())?;
         let _sources = if dev {
             Some(hive::watch_sources(&args.components, &dir)?)
         } else {

@@ -191,8 +191,7 @@ fn a_caller_waits_for_a_missing_provider_and_links_when_it_arrives() {
     assert!(body["reason"].as_str().unwrap().contains("shop:"), "{body}");
 
     for name in ["users", "inventory"] {
-        let bytes = std::fs::read(demo_components().join(format!("{name}.wasm"))).unwrap();
-        deploy_atomically(dir.path(), &format!("{name}.wasm"), &bytes);
+        // The manifest first, so the service never serves without its routes.
         let toml = demo_components().join(format!("{name}.toml"));
         if toml.exists() {
             deploy_atomically(
@@ -201,6 +200,8 @@ fn a_caller_waits_for_a_missing_provider_and_links_when_it_arrives() {
                 &std::fs::read(toml).unwrap(),
             );
         }
+        let bytes = std::fs::read(demo_components().join(format!("{name}.wasm"))).unwrap();
+        deploy_atomically(dir.path(), &format!("{name}.wasm"), &bytes);
     }
     hive.wait_for_log(&["orders.wasm linked"]);
     stock_the_shop(&hive);

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::host::Host;
+use crate::host::{Host, NOT_GRANTED_CALL as NOT_GRANTED};
 
 /// The whole graph.
 #[derive(Debug, Serialize)]
@@ -31,6 +31,10 @@ pub struct Node {
     pub state: &'static str,
     /// Why it is waiting or failed.
     pub reason: Option<String>,
+    /// Whether its routes are public (`false`: reached only by calls).
+    pub public: bool,
+    /// The services its manifest lets it call (`None`: any).
+    pub calls: Option<Vec<String>>,
 }
 
 /// A link or a call path between two components.
@@ -43,8 +47,12 @@ pub struct Edge {
     pub to: Option<String>,
     /// The interface, `services.call` for generic calls, or the topic.
     pub via: String,
-    /// `typed`, `call` or `event`.
+    /// `typed`, `call`, `event`, or `refused` (generic calls the caller's
+    /// `calls` does not grant).
     pub kind: &'static str,
+    /// Whether the caller's `calls` grants it (a typed link that is not
+    /// granted keeps its importer waiting).
+    pub granted: bool,
     /// Calls made along it since the host started.
     pub calls: u64,
     /// Of those, the ones that failed.
@@ -80,16 +88,21 @@ pub fn graph(host: &Host) -> Graph {
             name: service.name().to_string(),
             state: if reason.is_some() { "waiting" } else { "ready" },
             reason,
+            public: service.access.public,
+            calls: service.access.grants.clone(),
         });
         for import in &service.links.imports {
+            let to = deployment
+                .providers
+                .get(&import.name)
+                .map(|p| p.name().to_string());
+            let granted = to.as_deref().is_none_or(|to| service.access.may_call(to));
             edges.push(Edge {
                 from: service.name().to_string(),
-                to: deployment
-                    .providers
-                    .get(&import.name)
-                    .map(|p| p.name().to_string()),
+                to,
                 via: import.name.clone(),
                 kind: "typed",
+                granted,
                 calls: 0,
                 errors: 0,
             });
@@ -101,6 +114,8 @@ pub fn graph(host: &Host) -> Graph {
                 name: name.clone(),
                 state: "failed",
                 reason: Some(failure.reason.clone()),
+                public: true,
+                calls: None,
             });
         }
     }
@@ -131,6 +146,7 @@ fn add_events(
                 to: Some(subscriber.clone()),
                 via: topic.clone(),
                 kind: "event",
+                granted: true,
                 calls: count,
                 errors: 0,
             });
@@ -152,11 +168,12 @@ fn add_calls(edges: &mut Vec<Edge>, calls: BTreeMap<(String, String, String), (u
                 edge.errors = failed;
             }
             None => edges.push(Edge {
-                kind: if via == "services.call" {
-                    "call"
-                } else {
-                    "typed"
+                kind: match via.as_str() {
+                    "services.call" => "call",
+                    NOT_GRANTED => "refused",
+                    _ => "typed",
                 },
+                granted: via != NOT_GRANTED,
                 from: caller,
                 to: Some(callee),
                 via,
@@ -195,6 +212,7 @@ pub fn dot(graph: &Graph) -> String {
         match &edge.to {
             Some(to) => {
                 let style = match edge.kind {
+                    _ if !edge.granted => ", style=dashed, color=red",
                     "call" => ", style=dashed",
                     "event" => ", style=dotted, color=blue",
                     _ => "",
@@ -239,6 +257,7 @@ mod tests {
             to: Some("users".into()),
             via: "shop:users/directory@0.1.0".into(),
             kind: "typed",
+            granted: true,
             calls: 0,
             errors: 0,
         }];
@@ -273,6 +292,8 @@ mod tests {
                 name: "or\"ders".into(),
                 state: "waiting",
                 reason: None,
+                public: true,
+                calls: None,
             }],
             edges,
         });

@@ -8,6 +8,10 @@
 //! [limits]          # defaults for every service; a manifest may override
 //! memory-mib = 64
 //! timeout-ms = 10000
+//!
+//! [auth]            # every service's, unless its manifest has [auth]
+//! algorithms = ["ES256"]
+//! jwks-secret = "auth-jwks"
 //! ```
 //!
 //! Command-line flags override the file; the same structs define both, so
@@ -21,6 +25,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
 
+use super::auth::RawAuth;
 use super::limits::{LimitsConfig, checked};
 
 /// The whole file.
@@ -33,6 +38,9 @@ pub struct HostConfig {
     /// Default limits for every service.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Edge authentication for every service whose manifest has no
+    /// `[auth]` of its own.
+    pub auth: Option<RawAuth>,
 }
 
 /// The `[server]` table; each key is also a `hive serve` flag.
@@ -87,6 +95,9 @@ pub struct ServerConfig {
     /// Memory all buffered request bodies may take together, in MiB; beyond it 503 [default: 256]
     #[arg(long)]
     pub body_budget_mib: Option<usize>,
+    /// Folder with one file per secret (a mounted Kubernetes Secret); else HIVE_SECRET_<NAME>
+    #[arg(long, env = "HIVE_SECRETS")]
+    pub secrets: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -117,6 +128,7 @@ impl ServerConfig {
                 .or_else(|| self.admin_token_file.clone()),
             max_connections: overrides.max_connections.or(self.max_connections),
             body_budget_mib: overrides.body_budget_mib.or(self.body_budget_mib),
+            secrets: overrides.secrets.clone().or(self.secrets.clone()),
         }
     }
 

@@ -36,6 +36,65 @@ pub struct Limits {
     /// (the default) is one at a time; more shares the instance between
     /// concurrent requests, so a trap or timeout fails all of them.
     pub instance_concurrency: u32,
+    /// Public requests let through per period, if limited; more get 429.
+    pub rate: Option<Rate>,
+}
+
+/// A rate limit: `count` requests per `period`, with bursts of up to
+/// `burst`, counted per `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests per period.
+    pub count: u32,
+    /// The period.
+    pub period: Duration,
+    /// Requests that may come at once after a quiet spell.
+    pub burst: u32,
+    /// What the count is kept per.
+    pub key: RateKey,
+}
+
+/// What a rate limit counts per.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    /// The whole service.
+    Service,
+    /// Each client address.
+    Client,
+    /// Each value of a verified token's claim (e.g. `sub`).
+    Claim(String),
+}
+
+/// `"100/s"`, `"6000/m"`, `"50000/h"`: a count per second, minute or hour.
+fn parse_rate(text: &str) -> Result<(u32, Duration)> {
+    let (count, unit) = text
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("`rate = {text:?}` is not a rate such as \"100/s\""))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`rate = {text:?}`: {count:?} is not a whole number"))?;
+    let period = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        other => bail!("`rate = {text:?}`: the period is s, m or h, not {other:?}"),
+    };
+    checked("rate", count, range::RATE)?;
+    Ok((count, period))
+}
+
+fn parse_rate_key(text: &str) -> Result<RateKey> {
+    match text {
+        "service" => Ok(RateKey::Service),
+        "client" => Ok(RateKey::Client),
+        _ => match text.strip_prefix("claim:") {
+            Some(claim) if !claim.is_empty() => Ok(RateKey::Claim(claim.to_string())),
+            _ => bail!(
+                "`rate-key = {text:?}` is not one of \"service\", \"client\" or \"claim:<name>\""
+            ),
+        },
+    }
 }
 
 impl Default for Limits {
@@ -50,6 +109,7 @@ impl Default for Limits {
             response_body_bytes: 16 * MIB,
             instance_reuse: 1,
             instance_concurrency: 1,
+            rate: None,
         }
     }
 }
@@ -74,6 +134,10 @@ pub mod range {
     pub const INSTANCE_REUSE: (u32, u32) = (1, 1_000_000);
     /// `instance-concurrency`: 1 (one request at a time) to 1,000.
     pub const INSTANCE_CONCURRENCY: (u32, u32) = (1, 1000);
+    /// `rate`: 1 to 1,000,000 requests per period.
+    pub const RATE: (u32, u32) = (1, 1_000_000);
+    /// `burst`: 1 to 1,000,000 requests.
+    pub const BURST: (u32, u32) = (1, 1_000_000);
 }
 
 /// A `[limits]` table, as written in the host config file or a manifest.
@@ -110,6 +174,15 @@ pub struct LimitsConfig {
     /// Requests one instance of a WASI 0.3 component serves at once; 1 = one at a time [default: 1]
     #[arg(long)]
     pub instance_concurrency: Option<u32>,
+    /// Public requests allowed per second, minute or hour ("100/s"); more get 429 [default: none]
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Requests allowed at once after a quiet spell, with `rate` [default: the rate's count]
+    #[arg(long)]
+    pub burst: Option<u32>,
+    /// What `rate` counts per: service, client (address) or claim:<name> [default: service]
+    #[arg(long)]
+    pub rate_key: Option<String>,
 }
 
 /// `value` if it lies in `(min, max)`, else an error naming the key, the
@@ -161,6 +234,29 @@ impl LimitsConfig {
             limits.instance_concurrency =
                 checked("instance-concurrency", count, range::INSTANCE_CONCURRENCY)?;
         }
+        if let Some(text) = &self.rate {
+            let (count, period) = parse_rate(text)?;
+            limits.rate = Some(Rate {
+                count,
+                period,
+                burst: count,
+                key: RateKey::Service,
+            });
+        }
+        match (&mut limits.rate, self.burst, &self.rate_key) {
+            (None, Some(_), _) | (None, _, Some(_)) => {
+                bail!("`burst` and `rate-key` need a `rate`")
+            }
+            (Some(rate), burst, key) => {
+                if let Some(burst) = burst {
+                    rate.burst = checked("burst", burst, range::BURST)?;
+                }
+                if let Some(key) = key {
+                    rate.key = parse_rate_key(key)?;
+                }
+            }
+            (None, None, None) => {}
+        }
         Ok(limits)
     }
 
@@ -176,6 +272,9 @@ impl LimitsConfig {
             response_body_kib: overrides.response_body_kib.or(self.response_body_kib),
             instance_reuse: overrides.instance_reuse.or(self.instance_reuse),
             instance_concurrency: overrides.instance_concurrency.or(self.instance_concurrency),
+            rate: overrides.rate.clone().or(self.rate.clone()),
+            burst: overrides.burst.or(self.burst),
+            rate_key: overrides.rate_key.clone().or(self.rate_key.clone()),
         }
     }
 }
@@ -194,6 +293,34 @@ mod tests {
         let limits = config.apply(&base).unwrap();
         assert_eq!(limits.timeout, Duration::from_millis(250));
         assert_eq!(limits.memory_bytes, base.memory_bytes);
+    }
+
+    #[test]
+    fn rates_are_read_with_their_burst_and_key() {
+        let config = LimitsConfig {
+            rate: Some("100/s".into()),
+            burst: Some(20),
+            rate_key: Some("claim:sub".into()),
+            ..LimitsConfig::default()
+        };
+        let rate = config.apply(&Limits::default()).unwrap().rate.unwrap();
+        assert_eq!(
+            (rate.count, rate.period, rate.burst),
+            (100, Duration::from_secs(1), 20)
+        );
+        assert_eq!(rate.key, RateKey::Claim("sub".into()));
+        for bad in ["100", "x/s", "100/d", "0/s"] {
+            let config = LimitsConfig {
+                rate: Some(bad.into()),
+                ..LimitsConfig::default()
+            };
+            assert!(config.apply(&Limits::default()).is_err(), "{bad}");
+        }
+        let orphan = LimitsConfig {
+            burst: Some(5),
+            ..LimitsConfig::default()
+        };
+        assert!(orphan.apply(&Limits::default()).is_err());
     }
 
     #[test]
@@ -284,7 +411,7 @@ mod tests {
                 let config = LimitsConfig {
                     memory_mib, timeout_ms, concurrency, queue_timeout_ms,
                     request_body_kib, body_timeout_ms, response_body_kib, instance_reuse,
-                    instance_concurrency,
+                    instance_concurrency, rate: None, burst: None, rate_key: None,
                 };
                 if let Ok(limits) = config.apply(&Limits::default()) {
                     prop_assert!((MIB..=4096 * MIB).contains(&limits.memory_bytes));

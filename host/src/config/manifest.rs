@@ -11,8 +11,11 @@
 //! ```
 //!
 //! and `allowed-outbound = ["http://127.0.0.1:9000"]`, the origins the
-//! service may reach with outgoing HTTP (none by default), and the topics
-//! and schedules it receives ([`super::events`]).
+//! service may reach with outgoing HTTP (none by default), the topics
+//! and schedules it receives ([`super::events`]), `public = false` for a
+//! service reached only by calls, `calls = ["users"]` for the services it
+//! may call, config values that name a secret (`key = { secret = "name" }`,
+//! [`super::secrets`]) and `[auth]` ([`super::auth`]).
 //!
 //! Unknown keys are errors rather than being ignored, so a typo such as
 //! `route = [...]` is reported instead of silently falling back to defaults.
@@ -22,18 +25,21 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use super::auth::{AuthConfig, RawAuth};
 use super::events::{self, RawSchedule, RawSubscription, Schedule, Subscription};
 use super::limits::LimitsConfig;
+use super::names::name_problem;
 use super::origin::Origin;
+use super::secrets::secret_name_problem;
 use crate::router::RoutePattern;
 
 /// A parsed and validated manifest.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     /// Routes the service answers, or `None` for the defaults.
     pub routes: Option<Vec<RoutePattern>>,
     /// Config values exposed through the `config` interface.
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, ConfigValue>,
     /// Limits that replace the host's defaults for this service.
     pub limits: LimitsConfig,
     /// Origins the service may send HTTP requests to.
@@ -42,6 +48,29 @@ pub struct Manifest {
     pub subscriptions: Vec<Subscription>,
     /// Its schedules (`[[schedule]]`).
     pub schedules: Vec<Schedule>,
+    /// Whether its routes are on the public listener (`public = false`:
+    /// reached only through calls).
+    pub public: bool,
+    /// The services it may call and link typed imports to, when the
+    /// manifest says (`calls = [...]`); `None` when it does not.
+    pub calls: Option<Vec<String>>,
+    /// Its edge authentication, if its manifest has `[auth]`.
+    pub auth: Option<AuthConfig>,
+}
+
+/// A config value as the manifest gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigValue {
+    /// The value itself.
+    Text(String),
+    /// The name of a secret each host resolves for itself.
+    Secret(String),
+}
+
+impl PartialEq<&str> for ConfigValue {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(self, ConfigValue::Text(text) if text == other)
+    }
 }
 
 /// The manifest as written, before validation.
@@ -59,6 +88,25 @@ struct RawManifest {
     subscribe: Vec<RawSubscription>,
     #[serde(default)]
     schedule: Vec<RawSchedule>,
+    public: Option<bool>,
+    calls: Option<Vec<String>>,
+    auth: Option<RawAuth>,
+}
+
+impl Default for Manifest {
+    fn default() -> Manifest {
+        Manifest {
+            routes: None,
+            config: BTreeMap::new(),
+            limits: LimitsConfig::default(),
+            allowed_outbound: Vec::new(),
+            subscriptions: Vec::new(),
+            schedules: Vec::new(),
+            public: true,
+            calls: None,
+            auth: None,
+        }
+    }
 }
 
 impl Manifest {
@@ -82,18 +130,42 @@ impl Manifest {
 
         let mut config = BTreeMap::new();
         for (key, value) in raw.config {
-            let text = match value {
-                toml::Value::String(text) => text,
-                toml::Value::Integer(n) => n.to_string(),
-                toml::Value::Float(x) => x.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Datetime(d) => d.to_string(),
-                toml::Value::Array(_) | toml::Value::Table(_) => {
-                    bail!("config value {key:?} must be a string, number or boolean")
+            let value = match value {
+                toml::Value::String(text) => ConfigValue::Text(text),
+                toml::Value::Integer(n) => ConfigValue::Text(n.to_string()),
+                toml::Value::Float(x) => ConfigValue::Text(x.to_string()),
+                toml::Value::Boolean(b) => ConfigValue::Text(b.to_string()),
+                toml::Value::Datetime(d) => ConfigValue::Text(d.to_string()),
+                toml::Value::Table(table) => {
+                    let name = match (table.get("secret"), table.len()) {
+                        (Some(toml::Value::String(name)), 1) => name.clone(),
+                        _ => bail!("config value {key:?}: a table must be {{ secret = \"name\" }}"),
+                    };
+                    if let Some(problem) = secret_name_problem(&name) {
+                        bail!("config value {key:?}: {problem}");
+                    }
+                    ConfigValue::Secret(name)
+                }
+                toml::Value::Array(_) => {
+                    bail!(
+                        "config value {key:?} must be a string, number, boolean or {{ secret = \"name\" }}"
+                    )
                 }
             };
-            config.insert(key, text);
+            config.insert(key, value);
         }
+        let calls = match raw.calls {
+            None => None,
+            Some(calls) => {
+                for name in &calls {
+                    if let Some(problem) = name_problem(name) {
+                        bail!("calls: {problem}");
+                    }
+                }
+                Some(calls)
+            }
+        };
+        let auth = raw.auth.map(AuthConfig::check).transpose()?;
 
         let allowed_outbound = raw
             .allowed_outbound
@@ -108,6 +180,9 @@ impl Manifest {
             allowed_outbound,
             subscriptions: events::subscriptions(raw.subscribe)?,
             schedules: events::schedules(raw.schedule)?,
+            public: raw.public.unwrap_or(true),
+            calls,
+            auth,
         })
     }
 
@@ -204,6 +279,31 @@ mod tests {
     }
 
     #[test]
+    fn privacy_grants_secrets_and_auth_are_read() {
+        let manifest = Manifest::parse(
+            "public = false\ncalls = [\"users\"]\n[config]\nkey = { secret = \"payments-key\" }\n\
+             [auth]\nalgorithms = [\"HS256\"]\nhmac-secret = \"jwt\"\n",
+        )
+        .unwrap();
+        assert!(!manifest.public);
+        assert_eq!(manifest.calls, Some(vec!["users".to_string()]));
+        assert_eq!(
+            manifest.config["key"],
+            ConfigValue::Secret("payments-key".into())
+        );
+        assert!(manifest.auth.is_some());
+        assert!(Manifest::parse("").unwrap().public);
+        assert_eq!(Manifest::parse("").unwrap().calls, None);
+        for bad in [
+            "calls = [\"../x\"]",
+            "[config]\nkey = { secret = \"../x\" }",
+            "[config]\nkey = { file = \"x\" }",
+        ] {
+            assert!(Manifest::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn empty_route_list_means_no_routes() {
         let manifest = Manifest::parse("routes = []").unwrap();
         assert!(manifest.routes_for("x").unwrap().is_empty());
@@ -287,7 +387,11 @@ mod tests {
                 let manifest = Manifest::parse(&text).unwrap();
                 let read: Vec<String> = manifest.routes.unwrap().iter().map(|r| r.to_string()).collect();
                 prop_assert_eq!(read, routes);
-                prop_assert_eq!(manifest.config, config);
+                let expected: BTreeMap<String, ConfigValue> = config
+                    .into_iter()
+                    .map(|(key, value)| (key, ConfigValue::Text(value)))
+                    .collect();
+                prop_assert_eq!(manifest.config, expected);
                 prop_assert_eq!(manifest.limits.timeout_ms, Some(timeout));
             }
         }

@@ -24,6 +24,11 @@ const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Time a client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The address a request's connection came from, in its extensions (for
+/// rate limits kept per client).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Serves every connection `listener` accepts with `handler` (over TLS
 /// when `tls` is given), at most `max_connections` at once, until
 /// `shutdown` completes; then waits up to `grace` for open ones to finish.
@@ -78,7 +83,11 @@ pub async fn serve_connections<H, F>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = service_fn(handler.clone());
+        let handler_for = handler.clone();
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(Peer(peer));
+            handler_for(req)
+        });
         let Some(tls) = tls.clone() else {
             let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {

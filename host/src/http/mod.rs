@@ -4,6 +4,7 @@
 //! [`wasi_http`] (by the service's world) -> the runtime's one call path;
 //! failures become responses in [`problem`].
 
+pub mod auth;
 pub mod body;
 pub mod body_budget;
 pub mod connections;

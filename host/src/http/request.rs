@@ -16,8 +16,10 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
 use super::body::{HttpBody, HttpResponse};
+use super::listener::Peer;
 use super::problem::{close_if_unread, problem};
-use super::{Front, hive_world, wasi_http};
+use super::{Front, auth, hive_world, wasi_http};
+use crate::config::auth::CLAIMS_HEADER;
 use crate::digest::short;
 use crate::logging::escape;
 use crate::runtime::failure_mark::FailureMark;
@@ -103,9 +105,11 @@ pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpRes
 /// Returns the response, plus what served it, if anything did.
 async fn route_and_call(
     front: &Front,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     request_id: &Arc<str>,
 ) -> (HttpResponse, Option<Served>) {
+    // Only the host sets the claims header, after verifying a token.
+    auth::strip_claims(&mut req);
     let host = &front.host;
     let deployment = host.registry.current();
     let Some(found) = deployment.router.lookup(req.uri().path()) else {
@@ -122,6 +126,14 @@ async fn route_and_call(
     let params = found.params;
     // Release the snapshot: the request keeps only the service it needs.
     drop(deployment);
+    if let Err(refused) = admit(&service, &route, &mut req, request_id) {
+        let served = Served {
+            service,
+            route,
+            streamed: None,
+        };
+        return (refused, Some(served));
+    }
 
     // The calls are boxed: their futures hold wasmtime's call state (several
     // KiB), which would otherwise be copied each time hyper or Tokio moves
@@ -147,6 +159,48 @@ async fn route_and_call(
         streamed,
     };
     (response, Some(served))
+}
+
+/// The service's own front-door checks: its `[auth]` (a verified token's
+/// claims are added to the request) and its rate limit.
+fn admit(
+    service: &Service,
+    route: &str,
+    req: &mut Request<Incoming>,
+    request_id: &str,
+) -> Result<(), HttpResponse> {
+    let access = &service.access;
+    let unread = !req.body().is_end_stream();
+    let mut claims = None;
+    if let Some(policy) = &access.auth
+        && !policy.is_public(req.method().as_str(), route)
+    {
+        match auth::verify(policy, req.headers()) {
+            Ok(verified) => {
+                if let Some(value) = auth::claims_header(&verified) {
+                    req.headers_mut().insert(CLAIMS_HEADER, value);
+                }
+                claims = Some(verified);
+            }
+            Err(reason) => {
+                tracing::info!(
+                    request_id,
+                    component = %service.name(),
+                    "refused: {}",
+                    escape(&reason)
+                );
+                return Err(auth::unauthorized(request_id, &reason, unread));
+            }
+        }
+    }
+    if let Some(gate) = &access.rate {
+        let peer = req.extensions().get::<Peer>().map(|p| p.0);
+        let key = auth::rate_key(&gate.key, peer, claims.as_ref());
+        if let Err(wait) = gate.check(&key) {
+            return Err(auth::too_many(service, request_id, wait, unread));
+        }
+    }
+    Ok(())
 }
 
 /// The one log line of a request.

@@ -27,7 +27,7 @@ use std::time::Instant;
 use anyhow::{Result, anyhow, bail};
 use arc_swap::{ArcSwap, Guard};
 
-use crate::config::{Limits, display_name};
+use crate::config::{HostPolicy, Limits, display_name};
 use crate::digest::short;
 use crate::metrics::Metrics;
 use crate::router::Router;
@@ -72,6 +72,8 @@ pub struct Registry {
     targets: Targets,
     dir: PathBuf,
     limits: Limits,
+    /// Secrets, default auth, strict grants: the host's side of access.
+    policy: HostPolicy,
     metrics: Arc<Metrics>,
     current: ArcSwap<Deployment>,
     /// Serializes updates; readers never take it.
@@ -87,12 +89,14 @@ impl Registry {
         targets: Targets,
         dir: &Path,
         limits: Limits,
+        policy: HostPolicy,
         metrics: Arc<Metrics>,
     ) -> Result<Registry> {
         Ok(Registry {
             targets,
             dir: dir.to_path_buf(),
             limits,
+            policy,
             metrics,
             current: ArcSwap::from_pointee(Deployment::default()),
             updating: Mutex::new(()),
@@ -108,6 +112,11 @@ impl Registry {
     /// The metrics the registry counts loads in.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The host's policy: secrets, default auth, strict grants.
+    pub fn policy(&self) -> &HostPolicy {
+        &self.policy
     }
 
     /// The host's limits, which each manifest's `[limits]` override.
@@ -147,20 +156,43 @@ impl Registry {
     /// gone is removed) and swaps in the result. Blocking: compiles.
     pub fn refresh(&self, names: &BTreeSet<String>) -> Arc<Deployment> {
         let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
-        self.refresh_locked(names)
+        self.refresh_locked(names, false)
     }
 
-    /// [`Registry::refresh`], with the update lock held by the caller.
-    fn refresh_locked(&self, names: &BTreeSet<String>) -> Arc<Deployment> {
+    /// Reloads every service that names a secret, although its files did
+    /// not change: the host's secrets did. Blocking.
+    pub fn reload_secrets(&self) -> Arc<Deployment> {
+        let _one_at_a_time = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current.load_full();
+        let names: BTreeSet<String> = current
+            .services
+            .values()
+            .chain(current.parked.values())
+            .filter(|service| !service.access.secret_names.is_empty())
+            .map(|service| service.name().to_string())
+            .collect();
+        if names.is_empty() {
+            return current;
+        }
+        tracing::info!(
+            "secrets changed: reloading {}",
+            names.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        self.refresh_locked(&names, true)
+    }
+
+    /// [`Registry::refresh`], with the update lock held by the caller;
+    /// with `forced`, files that did not change are loaded again too.
+    fn refresh_locked(&self, names: &BTreeSet<String>, forced: bool) -> Arc<Deployment> {
         let old = self.current.load_full();
         let mut next = (*old).clone();
         let mut changed = false;
         for name in names {
-            changed |= self.reload(name, &old, &mut next);
+            changed |= self.reload(name, &old, &mut next, forced);
         }
         if changed {
             placement::place_parked(&mut next);
-            next.providers = providers::link(&next.services);
+            next.providers = providers::link(&next.services, &self.policy.secrets);
             self.metrics.set_components(next.services.len());
             let next = Arc::new(next);
             let new: Vec<&Arc<Service>> = next
@@ -188,7 +220,7 @@ impl Registry {
 
     /// Brings `name` in `next` up to date with its files; returns whether
     /// anything changed. A new version is parked until placing it.
-    fn reload(&self, name: &str, old: &Deployment, next: &mut Deployment) -> bool {
+    fn reload(&self, name: &str, old: &Deployment, next: &mut Deployment, forced: bool) -> bool {
         let wasm = self.dir.join(format!("{name}.wasm"));
         if !wasm.is_file() {
             let mut changed = next.services.remove(name).is_some();
@@ -201,10 +233,11 @@ impl Registry {
         }
         let fingerprint = folder::Fingerprint::of(&wasm);
         let loaded = old.services.get(name).or(old.parked.get(name));
-        if folder::unchanged(loaded, fingerprint.as_ref()) {
+        if !forced && folder::unchanged(loaded, fingerprint.as_ref()) {
             return false;
         }
-        if fingerprint.is_some()
+        if !forced
+            && fingerprint.is_some()
             && old
                 .failures
                 .get(name)
@@ -217,7 +250,7 @@ impl Registry {
         // loading one file (a bug, but one a file could trigger) fails that
         // file only.
         let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            load_service(&self.targets, &wasm, &self.limits)
+            load_service(&self.targets, &wasm, &self.limits, &self.policy)
         }))
         .unwrap_or_else(|panic| Err(anyhow!("loading it panicked: {}", panic_message(&panic))));
         match loaded {
@@ -273,7 +306,7 @@ impl Registry {
         if let Some(text) = manifest {
             std::fs::write(path.with_extension("toml"), text)?;
         }
-        load_service(&self.targets, &path, &self.limits).map(|_| ())
+        load_service(&self.targets, &path, &self.limits, &self.policy).map(|_| ())
     }
 }
 
@@ -314,7 +347,7 @@ impl Registry {
         versions::write_atomically(&wasm, &stored.wasm)?;
         let wanted = (stored.version.digest, stored.version.manifest_digest);
         let digest = wanted.0.clone();
-        let next = self.refresh_locked(&BTreeSet::from([name.to_string()]));
+        let next = self.refresh_locked(&BTreeSet::from([name.to_string()]), false);
         if next
             .services
             .get(name)

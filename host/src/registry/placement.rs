@@ -64,6 +64,18 @@ pub fn place_parked(deployment: &mut Deployment) {
 /// twice by the service itself.
 fn fit(router: &Router<Arc<Service>>, service: &Service) -> Result<(), String> {
     for (index, route) in service.routes.iter().enumerate() {
+        // A private service's routes are its own: no public route conflicts.
+        if !service.access.public {
+            if service.routes[..index]
+                .iter()
+                .any(|earlier| earlier.overlaps_exactly(route))
+            {
+                return Err(format!(
+                    "route {route} is listed twice (or with another parameter name)"
+                ));
+            }
+            continue;
+        }
         if service.routes[..index]
             .iter()
             .any(|earlier| earlier.overlaps_exactly(route))
@@ -83,10 +95,11 @@ fn fit(router: &Router<Arc<Service>>, service: &Service) -> Result<(), String> {
     Ok(())
 }
 
-/// The router for a set of services that are known to fit together.
+/// The public router for a set of services that are known to fit
+/// together; private services (`public = false`) are not in it.
 fn build_router(services: &BTreeMap<String, Arc<Service>>) -> Router<Arc<Service>> {
     let mut router = Router::new();
-    for service in services.values() {
+    for service in services.values().filter(|s| s.access.public) {
         for route in &service.routes {
             // `place_parked` only admits services whose routes fit.
             let _ = router.insert(route.clone(), service.clone());

@@ -6,14 +6,19 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::config::Secrets;
 use crate::runtime::service::Service;
 use crate::runtime::typed::Interface;
 
-/// Checks each service's imports against the current providers and records
+/// Checks each service's secrets and imports against this host's secrets,
+/// the current providers and the service's grants (`calls`), and records
 /// the result in the service: ready, or waiting with the reason. Returns the
 /// providers by interface name; an interface exported by two services goes
 /// to the first by name, and the other is reported.
-pub fn link(services: &BTreeMap<String, Arc<Service>>) -> BTreeMap<String, Arc<Service>> {
+pub fn link(
+    services: &BTreeMap<String, Arc<Service>>,
+    secrets: &Secrets,
+) -> BTreeMap<String, Arc<Service>> {
     let mut providers: BTreeMap<String, Arc<Service>> = BTreeMap::new();
     for service in services.values() {
         for export in &service.links.exports {
@@ -34,10 +39,15 @@ pub fn link(services: &BTreeMap<String, Arc<Service>>) -> BTreeMap<String, Arc<S
     }
     for service in services.values() {
         let waiting = service
-            .links
-            .imports
-            .iter()
-            .find_map(|import| unmet(import, providers.get(&import.name)));
+            .access
+            .secrets_reason(|name| secrets.where_to_put(name))
+            .or_else(|| {
+                service
+                    .links
+                    .imports
+                    .iter()
+                    .find_map(|import| unmet(service, import, providers.get(&import.name)))
+            });
         let was = service.links.waiting.load_full();
         if was.as_deref() != waiting.as_ref() {
             match &waiting {
@@ -69,11 +79,21 @@ pub fn link(services: &BTreeMap<String, Arc<Service>>) -> BTreeMap<String, Arc<S
     providers
 }
 
-/// Why `import` cannot be served by `provider`, if it cannot.
-fn unmet(import: &Interface, provider: Option<&Arc<Service>>) -> Option<String> {
+/// Why `service`'s `import` cannot be served by `provider`, if it cannot.
+fn unmet(service: &Service, import: &Interface, provider: Option<&Arc<Service>>) -> Option<String> {
     let Some(provider) = provider else {
         return Some(format!("no service exports {}", import.name));
     };
+    if !service.access.may_call(provider.name()) {
+        return Some(format!(
+            "it imports {} from {}, which its manifest's `calls` does not grant \
+             (add \"{}\" to calls in {}.toml)",
+            import.name,
+            provider.name(),
+            provider.name(),
+            service.name()
+        ));
+    }
     let Some(export) = provider
         .links
         .exports

@@ -46,3 +46,27 @@ pub fn spawn(registry: Arc<Registry>) -> Result<Watching> {
     });
     Ok(Watching::new(watcher, task))
 }
+
+/// Starts watching the host's secrets folder, if it has one: when a secret
+/// file appears, changes or goes, every service that names a secret is
+/// loaded again (so one waiting for a secret starts serving, and a rotated
+/// key takes effect). Watching stops when the result is dropped.
+pub fn spawn_secrets(registry: Arc<Registry>) -> Result<Option<Watching>> {
+    let Some(dir) = registry.policy().secrets.dir().map(|d| d.to_path_buf()) else {
+        return Ok(None);
+    };
+    let (watcher, mut events) = fswatch::watch(&dir, false, |_| true)?;
+    tracing::info!("watching {} for secrets", dir.display());
+    let task = tokio::spawn(async move {
+        while fswatch::next_batch(&mut events, QUIET_PERIOD)
+            .await
+            .is_some()
+        {
+            let registry = registry.clone();
+            if let Err(err) = tokio::task::spawn_blocking(move || registry.reload_secrets()).await {
+                tracing::error!("reloading after a change of secrets failed: {err}");
+            }
+        }
+    });
+    Ok(Some(Watching::new(watcher, task)))
+}

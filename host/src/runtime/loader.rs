@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use wasmtime::component::{Component, Linker};
 
+use super::access;
 use super::cache::{CacheOutcome, compile};
 use super::service::Events;
 use super::service::{Service, ServiceInfo, Source};
@@ -21,13 +22,18 @@ use super::state::InstanceState;
 use super::target::Targets;
 use super::typed::{Interface, define_imports, service_interfaces};
 use super::world::{Entry, MESSAGING_EXPORT, SUBSCRIBER_EXPORT, World};
-use crate::config::{Limits, Manifest, display_name, service_name};
+use crate::config::{HostPolicy, Limits, Manifest, display_name, service_name};
 use crate::digest::hex_digest;
 
 /// Loads, validates and compiles `wasm_path` (and its manifest, if any)
 /// for the target its world needs, with `host_limits` as the defaults its
-/// manifest may override.
-pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -> Result<Service> {
+/// manifest may override and `policy` for its access rules.
+pub fn load_service(
+    targets: &Targets,
+    wasm_path: &Path,
+    host_limits: &Limits,
+    policy: &HostPolicy,
+) -> Result<Service> {
     let name = service_name(wasm_path)?;
     let bytes = read_component(wasm_path)?;
     let digest = hex_digest(&bytes);
@@ -89,9 +95,11 @@ pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -
     };
     check_events(&events, &entry, world, &manifest, wasm_path)?;
 
+    let (access, config) = access::resolve(&manifest.parsed, &limits, policy)
+        .with_context(|| format!("in {}", manifest.display_name()))?;
     let info = ServiceInfo {
         name: name.into(),
-        config: Arc::new(manifest.parsed.config),
+        config: Arc::new(config),
         limits,
         allowed_outbound: manifest.parsed.allowed_outbound.into(),
     };
@@ -104,7 +112,7 @@ pub fn load_service(targets: &Targets, wasm_path: &Path, host_limits: &Limits) -
         loaded_at: SystemTime::now(),
     };
     Ok(Service::new(
-        info, source, routes, entry, imports, exports, events,
+        info, source, routes, entry, imports, exports, events, access,
     ))
 }
 

@@ -6,6 +6,7 @@
 //! guest that calls another service reaches up through
 //! [`Calls`](crate::api::services::Calls), which the host implements.
 
+pub mod access;
 pub mod cache;
 pub mod call;
 pub mod deliver;
@@ -17,6 +18,7 @@ pub mod limiter;
 pub mod linker;
 pub mod loader;
 pub mod pool;
+pub mod rate;
 pub mod service;
 pub mod shared;
 pub mod state;

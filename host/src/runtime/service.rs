@@ -11,6 +11,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::handler::ProxyHandler;
 
+use super::access::Access;
 use super::cache::CacheOutcome;
 use super::pool::Pool;
 use super::shared::SharedInstances;
@@ -18,10 +19,10 @@ use super::typed::Interface;
 use super::world::Entry;
 use crate::config::{Limits, Origin, Schedule, Subscription, display_name};
 use crate::metrics::{Metrics, ServiceMetrics};
-use crate::router::RoutePattern;
+use crate::router::{RoutePattern, Router};
 
-/// What an instance's contexts need to know about its service.
-#[derive(Debug)]
+/// What an instance's contexts need to know about its service. Its
+/// `Debug` shows config keys, never values (a value may be a secret).
 pub struct ServiceInfo {
     /// The service's name: its file name without `.wasm`. Shared, as every
     /// instance's log sinks and outbound policy carry it.
@@ -32,6 +33,16 @@ pub struct ServiceInfo {
     pub limits: Limits,
     /// Origins it may send HTTP requests to.
     pub allowed_outbound: Arc<[Origin]>,
+}
+
+impl std::fmt::Debug for ServiceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceInfo")
+            .field("name", &self.name)
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a loaded version came from.
@@ -91,6 +102,11 @@ pub struct Service {
     pub links: Links,
     /// The topics it receives and its schedules.
     pub events: Events,
+    /// Who may reach it, and what it may reach.
+    pub access: Access,
+    /// Its own routes as a router, for calls by name (a private service's
+    /// routes are in no public router).
+    pub own_routes: Router<()>,
     pub(crate) execution: Execution,
 }
 
@@ -125,8 +141,15 @@ impl Service {
         imports: Vec<Interface>,
         exports: Vec<Interface>,
         events: Events,
+        access: Access,
     ) -> Service {
-        let waiting = (!imports.is_empty()).then(|| Arc::new("not linked yet".to_string()));
+        let waiting = (!imports.is_empty() || !access.missing_secrets.is_empty())
+            .then(|| Arc::new("not linked yet".to_string()));
+        let mut own_routes = Router::new();
+        for route in &routes {
+            // A route listed twice is refused when the service is placed.
+            let _ = own_routes.insert(route.clone(), ());
+        }
         Service {
             execution: Execution {
                 slots: Arc::new(Semaphore::new(info.limits.concurrency)),
@@ -144,6 +167,8 @@ impl Service {
                 waiting: ArcSwapOption::new(waiting),
             },
             events,
+            access,
+            own_routes,
         }
     }
 

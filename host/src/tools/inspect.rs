@@ -5,8 +5,9 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::config::Limits;
+use crate::config::{HostPolicy, Limits};
 use crate::digest::hex_digest;
+use crate::runtime::access::Access;
 use crate::runtime::cache::{CacheOutcome, compile};
 use crate::runtime::engine::EngineSettings;
 use crate::runtime::loader::load_service;
@@ -29,6 +30,9 @@ pub struct Report {
     pub exports: Vec<String>,
     /// `Ok` if this host can serve it, else why not.
     pub loadable: std::result::Result<(), String>,
+    /// Its access rules from its manifest, as lines (public, calls,
+    /// secrets by name, auth), when it loads.
+    pub access: Vec<String>,
 }
 
 /// Inspects the component at `path`. Fails only if the file cannot be read.
@@ -55,7 +59,11 @@ pub fn inspect(path: &Path) -> Result<Report> {
         }
         Err(_) => (Vec::new(), Vec::new()),
     };
-    let loaded = load_service(&targets, path, &Limits::default());
+    let loaded = load_service(&targets, path, &Limits::default(), &HostPolicy::default());
+    let access = loaded
+        .as_ref()
+        .map(|s| describe(&s.access))
+        .unwrap_or_default();
     let world = loaded
         .as_ref()
         .ok()
@@ -67,7 +75,35 @@ pub fn inspect(path: &Path) -> Result<Report> {
         imports,
         exports,
         loadable: loaded.map(|_| ()).map_err(|err| format!("{err:#}")),
+        access,
     })
+}
+
+/// `access` as the lines `inspect` prints.
+fn describe(access: &Access) -> Vec<String> {
+    let mut lines = vec![format!(
+        "public:   {}",
+        if access.public {
+            "yes"
+        } else {
+            "no (reached only by calls)"
+        }
+    )];
+    lines.push(match &access.grants {
+        None => "calls:    any service (no `calls` in its manifest)".to_string(),
+        Some(grants) if grants.is_empty() => "calls:    none".to_string(),
+        Some(grants) => format!("calls:    {}", grants.join(", ")),
+    });
+    if !access.secret_names.is_empty() {
+        lines.push(format!("secrets:  {}", access.secret_names.join(", ")));
+    }
+    if let Some(auth) = &access.auth {
+        lines.push(format!("auth:     {auth:?}"));
+    }
+    if let Some(rate) = &access.rate {
+        lines.push(format!("rate:     limited, per {:?}", rate.key));
+    }
+    lines
 }
 
 impl fmt::Display for Report {
@@ -86,6 +122,9 @@ impl fmt::Display for Report {
         writeln!(f, "exports:")?;
         for name in &self.exports {
             writeln!(f, "  {name}")?;
+        }
+        for line in &self.access {
+            writeln!(f, "{line}")?;
         }
         match &self.loadable {
             Ok(()) => write!(f, "loadable: yes"),

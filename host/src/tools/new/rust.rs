@@ -67,6 +67,10 @@ fn manifest(name: &str) -> String {
         r#"# Copied to deploy/{name}.toml by `hive build`.
 routes = ["/{name}", "/{name}/..."]
 
+# The services it may call (typed imports and services.call), e.g.
+# ["users"]; none until you add them.
+calls = []
+
 [config]
 greeting = "Hello"
 "#
