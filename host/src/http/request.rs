@@ -132,7 +132,7 @@ async fn route_and_call(
             route,
             streamed: None,
         };
-        return (refused, Some(served));
+        return (*refused, Some(served));
     }
 
     // The calls are boxed: their futures hold wasmtime's call state (several
@@ -168,7 +168,7 @@ fn admit(
     route: &str,
     req: &mut Request<Incoming>,
     request_id: &str,
-) -> Result<(), HttpResponse> {
+) -> Result<(), Box<HttpResponse>> {
     let access = &service.access;
     let unread = !req.body().is_end_stream();
     let mut claims = None;
@@ -189,7 +189,7 @@ fn admit(
                     "refused: {}",
                     escape(&reason)
                 );
-                return Err(auth::unauthorized(request_id, &reason, unread));
+                return Err(Box::new(auth::unauthorized(request_id, &reason, unread)));
             }
         }
     }
@@ -197,7 +197,7 @@ fn admit(
         let peer = req.extensions().get::<Peer>().map(|p| p.0);
         let key = auth::rate_key(&gate.key, peer, claims.as_ref());
         if let Err(wait) = gate.check(&key) {
-            return Err(auth::too_many(service, request_id, wait, unread));
+            return Err(Box::new(auth::too_many(service, request_id, wait, unread)));
         }
     }
     Ok(())

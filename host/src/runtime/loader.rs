@@ -112,7 +112,13 @@ pub fn load_service(
         loaded_at: SystemTime::now(),
     };
     Ok(Service::new(
-        info, source, routes, entry, imports, exports, events, access,
+        info,
+        source,
+        routes,
+        entry,
+        (imports, exports),
+        events,
+        access,
     ))
 }
 

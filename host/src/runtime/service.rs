@@ -138,8 +138,7 @@ impl Service {
         source: Source,
         routes: Vec<RoutePattern>,
         entry: Entry,
-        imports: Vec<Interface>,
-        exports: Vec<Interface>,
+        (imports, exports): (Vec<Interface>, Vec<Interface>),
         events: Events,
         access: Access,
     ) -> Service {
