@@ -278,6 +278,14 @@ fn a_trap_in_the_callee_fails_the_caller_with_502_naming_it() {
     install(demo_components(), "orders", dir.path());
     install(demo_components(), "inventory", dir.path());
     install(test_components(), "trap-directory", dir.path());
+    // The stand-in directory must be granted, as any provider must.
+    let manifest = dir.path().join("orders.toml");
+    let granted = std::fs::read_to_string(&manifest).unwrap().replace(
+        r#"calls = ["users", "inventory"]"#,
+        r#"calls = ["trap-directory", "inventory"]"#,
+    );
+    assert!(granted.contains("trap-directory"), "{granted}");
+    std::fs::write(&manifest, granted).unwrap();
     let hive = Hive::start(dir.path(), &[]);
     hive.wait_for_log(&["orders.wasm linked"]);
     let (status, _) = put_json(&hive, "/inventory/apple", json!({"count": 5}));
