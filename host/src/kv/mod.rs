@@ -58,6 +58,9 @@ pub trait KvStore: Send + Sync {
     fn delete(&self, namespace: &str, key: &str) -> StoreFuture<bool>;
     /// Up to `limit` keys starting with `prefix`, in byte order.
     fn list_keys(&self, namespace: &str, prefix: &str, limit: usize) -> StoreFuture<Vec<String>>;
+    /// Up to `limit` keys that sort after `after` (all keys when it is
+    /// empty), in byte order: how a caller pages through a namespace.
+    fn keys_after(&self, namespace: &str, after: &str, limit: usize) -> StoreFuture<Vec<String>>;
     /// Adds `delta` to the decimal integer under `key` (missing is 0).
     fn increment(&self, namespace: &str, key: &str, delta: i64) -> StoreFuture<i64>;
     /// Sets `key` to `new` if its value equals `expected` (`None`: absent).

@@ -22,6 +22,7 @@
 //! blocking pool, since one may wait on the disk.
 
 use std::any::Any;
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -584,6 +585,31 @@ impl KvStore for RedbStore {
                 let (key, _) = entry.map_err(storage)?;
                 let (entry_namespace, entry_key) = key.value();
                 if entry_namespace != namespace || !entry_key.starts_with(prefix.as_str()) {
+                    break;
+                }
+                keys.push(entry_key.to_string());
+            }
+            Ok(keys)
+        })
+    }
+
+    fn keys_after(&self, namespace: &str, after: &str, limit: usize) -> StoreFuture<Vec<String>> {
+        let (namespace, after) = (namespace.to_owned(), after.to_owned());
+        self.read(move |db| {
+            let read = db.begin_read().map_err(storage)?;
+            let table = read.open_table(TABLE).map_err(storage)?;
+            let start = (namespace.as_str(), after.as_str());
+            let mut keys = Vec::new();
+            for entry in table
+                .range((Bound::Excluded(start), Bound::Unbounded))
+                .map_err(storage)?
+            {
+                if keys.len() >= limit {
+                    break;
+                }
+                let (key, _) = entry.map_err(storage)?;
+                let (entry_namespace, entry_key) = key.value();
+                if entry_namespace != namespace {
                     break;
                 }
                 keys.push(entry_key.to_string());

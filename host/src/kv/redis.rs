@@ -196,6 +196,28 @@ impl KvStore for RedisStore {
         })
     }
 
+    fn keys_after(&self, namespace: &str, after: &str, limit: usize) -> StoreFuture<Vec<String>> {
+        if limit == 0 {
+            return Box::pin(std::future::ready(Ok(Vec::new())));
+        }
+        let (_, index) = namespace_keys(namespace);
+        let min = if after.is_empty() {
+            b"-".to_vec()
+        } else {
+            let mut min = b"(".to_vec();
+            min.extend_from_slice(after.as_bytes());
+            min
+        };
+        let count = isize::try_from(limit).unwrap_or(isize::MAX);
+        let (link, _, failures) = self.parts();
+        Box::pin(async move {
+            let mut connection = connected(&link, &failures).await?;
+            within_deadline(connection.zrangebylex_limit(index, min, "+", 0, count))
+                .await
+                .map_err(|err| storage(&failures, err))
+        })
+    }
+
     fn increment(&self, namespace: &str, key: &str, delta: i64) -> StoreFuture<i64> {
         if let Err(err) = check_key(key) {
             return refused(err);

@@ -154,6 +154,30 @@ pub async fn list_keys_is_in_byte_order_and_honours_the_limit(kv: &dyn KvStore) 
     );
 }
 
+/// Paging with `keys_after` visits every key of a namespace once, in
+/// order, and never one of a neighbouring namespace.
+pub async fn keys_after_pages_through_one_namespace(kv: &dyn KvStore) {
+    for key in ["c", "a", "e", "b", "d"] {
+        kv.set("p", key, b"").await.unwrap();
+    }
+    kv.set("p/x", "z", b"").await.unwrap();
+    kv.set("q", "0", b"").await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = kv.keys_after("p", &after, 2).await.unwrap();
+        assert!(page.len() <= 2, "{page:?}");
+        match page.last() {
+            Some(last) => after = last.clone(),
+            None => break,
+        }
+        seen.extend(page);
+    }
+    assert_eq!(seen, vec!["a", "b", "c", "d", "e"]);
+    assert!(kv.keys_after("p", "e", 10).await.unwrap().is_empty());
+    assert!(kv.keys_after("p", "", 0).await.unwrap().is_empty());
+}
+
 /// Defines one `#[tokio::test]` per check of the suite, each on a fresh store
 /// from `$open` (an expression, awaited if need be, giving `(guard, store)`; the guard keeps
 /// whatever the store needs alive).
@@ -184,6 +208,12 @@ macro_rules! kv_suite {
             async fn list_keys_is_in_byte_order_and_honours_the_limit() {
                 let (_guard, kv) = $open;
                 crate::kv::suite::list_keys_is_in_byte_order_and_honours_the_limit(&kv).await;
+            }
+
+            #[tokio::test]
+            async fn keys_after_pages_through_one_namespace() {
+                let (_guard, kv) = $open;
+                crate::kv::suite::keys_after_pages_through_one_namespace(&kv).await;
             }
 
             #[tokio::test]
