@@ -13,7 +13,9 @@ use wit_component::{DecodedWasm, WitPrinter};
 pub const HIVE_SERVICE: &str = include_str!("../../wit/service.wit");
 
 /// The packages beside Hive's world, by file name: the WASI 0.2 packages
-/// Hive links, its own `hive:events`, and `wasi:messaging`.
+/// Hive links, its own `hive:events`, `wasi:messaging`, and the standard
+/// interfaces of other hosts it serves (`wasi:keyvalue`, `wasi:config`,
+/// `wasi:logging` in each served version, Spin's key-value and variables).
 pub const DEPS: &[(&str, &str)] = &[
     ("cli.wit", include_str!("../../wit/deps/cli.wit")),
     ("clocks.wit", include_str!("../../wit/deps/clocks.wit")),
@@ -30,6 +32,32 @@ pub const DEPS: &[(&str, &str)] = &[
         "messaging.wit",
         include_str!("../../wit/deps/messaging.wit"),
     ),
+    (
+        "keyvalue-draft.wit",
+        include_str!("../../wit/deps/keyvalue-draft.wit"),
+    ),
+    (
+        "keyvalue-draft2.wit",
+        include_str!("../../wit/deps/keyvalue-draft2.wit"),
+    ),
+    (
+        "config-rc.wit",
+        include_str!("../../wit/deps/config-rc.wit"),
+    ),
+    (
+        "config-draft.wit",
+        include_str!("../../wit/deps/config-draft.wit"),
+    ),
+    (
+        "config-2024-09-27.wit",
+        include_str!("../../wit/deps/config-2024-09-27.wit"),
+    ),
+    ("logging.wit", include_str!("../../wit/deps/logging.wit")),
+    (
+        "logging-unversioned.wit",
+        include_str!("../../wit/deps/logging-unversioned.wit"),
+    ),
+    ("spin.wit", include_str!("../../wit/deps/spin.wit")),
 ];
 
 /// The packages of interfaces a component shares with other services
@@ -44,7 +72,8 @@ pub fn shared_packages(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
     let mut packages = BTreeMap::new();
     for (id, package) in resolve.packages.iter() {
         let name = &package.name;
-        if Some(id) == own || name.namespace == "wasi" || name.namespace == "hive" {
+        let host_served = matches!(name.namespace.as_str(), "wasi" | "hive" | "fermyon");
+        if Some(id) == own || host_served {
             continue;
         }
         let mut printer = WitPrinter::default();

@@ -18,6 +18,11 @@ impl ConfigCtx {
     pub fn new(values: Arc<BTreeMap<String, String>>) -> ConfigCtx {
         ConfigCtx { values }
     }
+
+    /// Every value, for the standard config interfaces.
+    pub(crate) fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
 }
 
 impl config::Host for ConfigCtx {

@@ -15,7 +15,9 @@
 //! and schedules it receives ([`super::events`]), `public = false` for a
 //! service reached only by calls, `calls = ["users"]` for the services it
 //! may call, config values that name a secret (`key = { secret = "name" }`,
-//! [`super::secrets`]) and `[auth]` ([`super::auth`]).
+//! [`super::secrets`]), `[auth]` ([`super::auth`]) and
+//! `buckets = ["cache"]`, the named `wasi:keyvalue` buckets (Spin's
+//! key-value stores) it may open besides its default one.
 //!
 //! Unknown keys are errors rather than being ignored, so a typo such as
 //! `route = [...]` is reported instead of silently falling back to defaults.
@@ -56,6 +58,9 @@ pub struct Manifest {
     pub calls: Option<Vec<String>>,
     /// Its edge authentication, if its manifest has `[auth]`.
     pub auth: Option<AuthConfig>,
+    /// The named buckets (`wasi:keyvalue`, Spin's key-value stores) it
+    /// may open besides the default one: each a namespace of its own.
+    pub buckets: Vec<String>,
 }
 
 /// A config value as the manifest gives it.
@@ -91,6 +96,8 @@ struct RawManifest {
     public: Option<bool>,
     calls: Option<Vec<String>>,
     auth: Option<RawAuth>,
+    #[serde(default)]
+    buckets: Vec<String>,
 }
 
 impl Default for Manifest {
@@ -105,6 +112,7 @@ impl Default for Manifest {
             public: true,
             calls: None,
             auth: None,
+            buckets: Vec::new(),
         }
     }
 }
@@ -166,6 +174,11 @@ impl Manifest {
             }
         };
         let auth = raw.auth.map(AuthConfig::check).transpose()?;
+        for bucket in &raw.buckets {
+            if let Some(problem) = bucket_problem(bucket) {
+                bail!("buckets: {problem}");
+            }
+        }
 
         let allowed_outbound = raw
             .allowed_outbound
@@ -183,6 +196,7 @@ impl Manifest {
             public: raw.public.unwrap_or(true),
             calls,
             auth,
+            buckets: raw.buckets,
         })
     }
 
@@ -211,6 +225,23 @@ fn one_line_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
     }
 }
 
+/// Why `name` cannot name a bucket, if it cannot: 1 to 64 letters,
+/// digits, `_`, `-` or `.`, and not the default bucket's own names.
+pub fn bucket_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name == "default" {
+        return Some(format!(
+            "{name:?} is the default bucket, always open; list only other buckets"
+        ));
+    }
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if name.len() > 64 || !name.chars().all(fine) {
+        return Some(format!(
+            "bucket {name:?} must be 1 to 64 letters, digits, '_', '-' or '.'"
+        ));
+    }
+    None
+}
+
 /// `/<name>` and `/<name>/...`.
 pub fn default_routes(service_name: &str) -> Result<Vec<RoutePattern>> {
     [format!("/{service_name}"), format!("/{service_name}/...")]
@@ -234,6 +265,16 @@ mod tests {
             .map(|r| r.to_string())
             .collect();
         assert_eq!(routes, ["/foo", "/foo/..."]);
+    }
+
+    #[test]
+    fn buckets_are_read_and_checked() {
+        let manifest = Manifest::parse("buckets = [\"cache\", \"a.b-c_d\"]").unwrap();
+        assert_eq!(manifest.buckets, ["cache", "a.b-c_d"]);
+        for bad in ["default", "", "a/b", "x y"] {
+            let err = Manifest::parse(&format!("buckets = [{bad:?}]")).unwrap_err();
+            assert!(err.to_string().starts_with("buckets: "), "{err}");
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ use super::state::InstanceState;
 use crate::api;
 
 /// Links Hive's own interfaces (each to its context in the instance
-/// state), the WASI interfaces that Rust's standard library pulls in
+/// state), the standard ones components for other hosts import
+/// (`wasi:keyvalue`, `wasi:config`, `wasi:logging`, Spin's key-value and
+/// variables), the WASI interfaces that Rust's standard library pulls in
 /// (granting nothing), and `wasi:http` (outgoing requests only to allowed
 /// origins); on the concurrent engine also WASI 0.3 (a 0.3 component built
 /// with Rust's std imports both). Typed imports from other services are
@@ -40,5 +42,9 @@ fn add_host_interfaces(linker: &mut Linker<InstanceState>) -> wasmtime::Result<(
     api::services::add_to_linker(linker, |state| &mut state.services)?;
     api::events::add_to_linker(linker, |state| &mut state.events)?;
     api::messaging::add_to_linker(linker, |state| state.messaging())?;
+    api::keyvalue::add_to_linker(linker, |state| state.keyvalue())?;
+    api::wasi_config::add_to_linker(linker, |state| &mut state.config)?;
+    api::spin_variables::add_to_linker(linker, |state| &mut state.config)?;
+    api::wasi_logging::add_to_linker(linker, |state| &mut state.log)?;
     Ok(())
 }

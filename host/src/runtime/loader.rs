@@ -22,6 +22,7 @@ use super::state::InstanceState;
 use super::target::Targets;
 use super::typed::{Interface, define_imports, service_interfaces};
 use super::world::{Entry, MESSAGING_EXPORT, SUBSCRIBER_EXPORT, World};
+use crate::api::standard;
 use crate::config::{HostPolicy, Limits, Manifest, display_name, service_name};
 use crate::digest::hex_digest;
 
@@ -55,6 +56,13 @@ pub fn load_service(
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest)?,
         None => (compile(engine, &bytes)?, CacheOutcome::Miss),
     };
+    // A standard interface in a version Hive does not serve is named
+    // first: it is why the component cannot run here, whatever its world.
+    for (import, _) in component.component_type().imports(engine) {
+        if let Some(refusal) = standard::unserved(import) {
+            bail!("{refusal}");
+        }
+    }
     let world = World::of(engine, &component)?;
     if world != World::P3
         && manifest
@@ -102,6 +110,7 @@ pub fn load_service(
         config: Arc::new(config),
         limits,
         allowed_outbound: manifest.parsed.allowed_outbound.into(),
+        buckets: manifest.parsed.buckets.into(),
     };
     let source = Source {
         wasm_path: wasm_path.to_path_buf(),

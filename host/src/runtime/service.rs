@@ -33,6 +33,8 @@ pub struct ServiceInfo {
     pub limits: Limits,
     /// Origins it may send HTTP requests to.
     pub allowed_outbound: Arc<[Origin]>,
+    /// The named `wasi:keyvalue` buckets it may open besides its default.
+    pub buckets: Arc<[String]>,
 }
 
 impl std::fmt::Debug for ServiceInfo {

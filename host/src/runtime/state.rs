@@ -17,6 +17,7 @@ use super::shared::Admitted;
 use crate::api::config::ConfigCtx;
 use crate::api::events::EventsCtx;
 use crate::api::http::HttpCtx;
+use crate::api::keyvalue::{KeyValueCtx, KeyValueView};
 use crate::api::kv::KvCtx;
 use crate::api::log::LogCtx;
 use crate::api::messaging::{MessagingCtx, MessagingView};
@@ -41,6 +42,8 @@ pub struct InstanceState {
     pub(crate) events: EventsCtx,
     /// `wasi:messaging` (its resources live in the table).
     messaging: MessagingCtx,
+    /// `wasi:keyvalue` and Spin's key-value (buckets live in the table).
+    keyvalue: KeyValueCtx,
     /// The request being served, shared with the contexts that tag output.
     request_id: RequestId,
     /// The service's name, for the WASI context's stdout and stderr.
@@ -101,6 +104,7 @@ impl InstanceState {
                 name.clone(),
                 grants.metrics.clone(),
             ),
+            keyvalue: KeyValueCtx::new(grants.kv.clone(), name.clone(), service.buckets.clone()),
             http: HttpCtx::new(
                 name.clone(),
                 request_id.clone(),
@@ -121,6 +125,15 @@ impl InstanceState {
     pub(crate) fn messaging(&mut self) -> MessagingView<'_> {
         MessagingView {
             ctx: &mut self.messaging,
+            table: &mut self.table,
+        }
+    }
+
+    /// The key-value interfaces' view: the service's buckets and the
+    /// resource table.
+    pub(crate) fn keyvalue(&mut self) -> KeyValueView<'_> {
+        KeyValueView {
+            ctx: &mut self.keyvalue,
             table: &mut self.table,
         }
     }

@@ -20,6 +20,7 @@ use wasmtime::{Engine, Store};
 
 use super::state::InstanceState;
 use super::world::{HANDLER_EXPORT, Live};
+use crate::api::standard;
 
 /// One interface a service imports from, or exports to, other services.
 #[derive(Debug, Clone)]
@@ -30,10 +31,11 @@ pub struct Interface {
     pub funcs: Vec<(String, ComponentFunc)>,
 }
 
-/// Interfaces the host itself provides (its own `hive:` packages and WASI,
-/// `wasi:messaging` included); every other import must come from a service.
+/// Interfaces the host itself provides (its own `hive:` packages, WASI
+/// with `wasi:messaging`, and the standard ones of other hosts it serves);
+/// every other import must come from a service.
 fn is_host_interface(name: &str) -> bool {
-    name.starts_with("hive:") || name.starts_with("wasi:")
+    name.starts_with("hive:") || name.starts_with("wasi:") || standard::is_standard(name)
 }
 
 /// Whether `name` is a package-qualified interface (`ns:pkg/iface`, with or

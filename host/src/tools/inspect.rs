@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::Path;
 
+use crate::api::standard;
 use crate::config::{HostPolicy, Limits};
 use crate::digest::hex_digest;
 use crate::runtime::access::Access;
@@ -30,6 +31,10 @@ pub struct Report {
     pub exports: Vec<String>,
     /// `Ok` if this host can serve it, else why not.
     pub loadable: std::result::Result<(), String>,
+    /// The standard interfaces of other hosts it imports (`wasi:keyvalue`,
+    /// `wasi:config`, `wasi:logging`, Spin's), each with whether this host
+    /// serves that version.
+    pub standard: Vec<(String, bool)>,
     /// Its access rules from its manifest, as lines (public, calls,
     /// secrets by name, auth), when it loads.
     pub access: Vec<String>,
@@ -68,7 +73,13 @@ pub fn inspect(path: &Path) -> Result<Report> {
         .as_ref()
         .ok()
         .map(|service| service.entry.world().name());
+    let standard = imports
+        .iter()
+        .filter(|name| standard::is_standard(name))
+        .map(|name| (name.clone(), standard::unserved(name).is_none()))
+        .collect();
     Ok(Report {
+        standard,
         size: bytes.len() as u64,
         digest: hex_digest(&bytes),
         world,
@@ -122,6 +133,13 @@ impl fmt::Display for Report {
         writeln!(f, "exports:")?;
         for name in &self.exports {
             writeln!(f, "  {name}")?;
+        }
+        if !self.standard.is_empty() {
+            writeln!(f, "standard interfaces:")?;
+            for (name, served) in &self.standard {
+                let verdict = if *served { "served" } else { "NOT served" };
+                writeln!(f, "  {name}: {verdict}")?;
+            }
         }
         for line in &self.access {
             writeln!(f, "{line}")?;
