@@ -18,7 +18,7 @@ use serde_json::json;
 use super::body::{HttpBody, HttpResponse};
 use super::listener::Peer;
 use super::problem::{close_if_unread, problem};
-use super::{Front, auth, hive_world, wasi_http};
+use super::{Front, auth, hive_world, spin_headers, wasi_http};
 use crate::config::auth::CLAIMS_HEADER;
 use crate::digest::short;
 use crate::logging::escape;
@@ -140,6 +140,9 @@ async fn route_and_call(
     // this request's future.
     let (response, streamed) = match service.entry.world() {
         World::Proxy | World::P3 => {
+            let peer = req.extensions().get::<Peer>().map(|peer| peer.0);
+            let params = params.as_deref().unwrap_or_default();
+            spin_headers::set(&mut req, &route, params, peer);
             let (response, mark) =
                 Box::pin(wasi_http::serve(host, &service, req, request_id)).await;
             (response, Some(mark))
