@@ -17,6 +17,8 @@ lint:
     cargo fmt --all --check
     cargo fmt --manifest-path components/Cargo.toml --all --check
     cargo fmt --manifest-path test-components/Cargo.toml --all --check
+    cargo fmt --manifest-path interop/spin/Cargo.toml --all --check
+    cargo fmt --manifest-path interop/wasmcloud/Cargo.toml --all --check
     cargo clippy --release --workspace --all-targets -- -D warnings
 
 # Serve deploy/ and rebuild + redeploy components whenever their sources change.

@@ -190,7 +190,12 @@ pub fn upload(
 
 /// Deploys the demo component `name` (and its manifest) through `node`.
 pub fn deploy(http: &reqwest::blocking::Client, node: &Node, name: &str) {
-    let from = demo_components();
+    deploy_from(http, node, demo_components(), name);
+}
+
+/// Deploys component `name` (and its manifest) built into `from`,
+/// through `node`.
+pub fn deploy_from(http: &reqwest::blocking::Client, node: &Node, from: &Path, name: &str) {
     let manifest = from.join(format!("{name}.toml"));
     if manifest.exists() {
         let response = http

@@ -44,6 +44,20 @@ pub fn test_components() -> &'static Path {
     build_once(&BUILT, "test-components")
 }
 
+/// Folder holding the components written for Spin, built from
+/// `interop/spin/` with spin-sdk.
+pub fn spin_components() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&BUILT, "interop/spin")
+}
+
+/// Folder holding the components written for wasmCloud, built from
+/// `interop/wasmcloud/` with wasmcloud-component.
+pub fn wasmcloud_components() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    build_once(&BUILT, "interop/wasmcloud")
+}
+
 /// Copies `<name>.wasm` (and its manifest, if built with one) from `from`
 /// into `to`.
 pub fn install(from: &Path, name: &str, to: &Path) {
