@@ -89,6 +89,9 @@ impl Componentize {
     pub fn command(&self) -> Command {
         let mut command = Command::new(self.venv.join("bin/componentize-py"));
         command.env("VIRTUAL_ENV", &self.venv);
+        // Its own Rust backtrace would bury the Python traceback that
+        // says what is wrong with the app.
+        command.env("RUST_BACKTRACE", "0");
         command
     }
 
@@ -112,6 +115,27 @@ pub fn check(output: &Output, what: &str) -> Result<()> {
         .chain(stdout.lines())
         .filter(|line| !line.trim().is_empty())
         .collect();
-    let tail = said[said.len().saturating_sub(12)..].join("\n");
-    bail!("`{what}` failed ({}):\n{tail}", output.status)
+    // A Python traceback is what the user needs: the last one, whole
+    // (componentize-py wraps the app's in its own, after a prefix).
+    const TRACEBACK: &str = "Traceback (most recent call last)";
+    let (start, shown_first) = match said.iter().rposition(|line| line.contains(TRACEBACK)) {
+        Some(at) => (
+            at,
+            said[at]
+                .find(TRACEBACK)
+                .map_or(said[at], |i| &said[at][i..]),
+        ),
+        None => {
+            let at = said.len().saturating_sub(12);
+            (at, said.get(at).copied().unwrap_or_default())
+        }
+    };
+    let end = said[start..]
+        .iter()
+        .position(|line| line.starts_with("Caused by:"))
+        .map_or(said.len(), |end| start + end)
+        .min(start + 60);
+    let mut shown = vec![shown_first];
+    shown.extend(said.get(start + 1..end).unwrap_or_default());
+    bail!("`{what}` failed ({}):\n{}", output.status, shown.join("\n"))
 }

@@ -11,6 +11,7 @@
 
 pub mod cargo;
 pub mod python;
+pub mod python_package;
 pub mod requirements;
 
 use std::path::{Path, PathBuf};

@@ -21,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 use super::cargo::Artifact;
+use super::python_package;
 use super::requirements::plain_requirements;
 use crate::config::is_valid_name;
 use crate::tools::componentize::{self, Componentize};
@@ -91,6 +92,7 @@ pub fn build(workspace: &Path, service: &PythonService) -> Result<Artifact> {
     })?;
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let deps = install_requirements(&tool, service, &work)?;
+    let package = python_package::write_into(&work)?;
     let (wit, world) = assemble_wit(service, &project_wit, &shared, &work)?;
 
     tracing::info!(component = %service.name, "building {} with componentize-py", service.name);
@@ -101,6 +103,8 @@ pub fn build(workspace: &Path, service: &PythonService) -> Result<Artifact> {
         .arg("-d")
         .arg(&wit)
         .args(["-w", &world, "componentize", "app", "-p", "."])
+        .arg("-p")
+        .arg(&package)
         .args(
             deps.iter()
                 .flat_map(|deps| [Path::new("-p"), deps.as_path()]),
@@ -169,7 +173,48 @@ fn install_requirements(
         .output()
         .context("running pip")?;
     componentize::check(&output, "pip install -r requirements.txt")?;
+    refuse_native_extensions(&deps)?;
+    let marker = deps.join(python_package::REQUIREMENTS_MARKER);
+    std::fs::write(&marker, "installed by hive build from requirements.txt\n")
+        .with_context(|| format!("writing {}", marker.display()))?;
     Ok(Some(deps))
+}
+
+/// Packages whose compiled speedups are optional: without them they run
+/// as pure Python, so their extension files are dropped, not refused.
+const PURE_FALLBACK: &[&str] = &["markupsafe"];
+
+/// pip installs a package's wheel for this machine; a compiled extension
+/// in it cannot run in a component. Such a package is refused, naming it
+/// and the file, unless it has a pure-Python fallback.
+fn refuse_native_extensions(deps: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    collect_files(deps, &mut files)?;
+    for file in files {
+        let native = file
+            .extension()
+            .is_some_and(|ext| ext == "so" || ext == "pyd" || ext == "dylib");
+        if !native {
+            continue;
+        }
+        let relative = file.strip_prefix(deps).unwrap_or(&file);
+        let package = relative
+            .components()
+            .next()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if PURE_FALLBACK.contains(&package.as_str()) {
+            std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
+            continue;
+        }
+        bail!(
+            "requirements.txt: package `{package}` has a native extension ({}), compiled \
+             for this machine and not for WebAssembly; a Python service can use pure-Python \
+             packages only",
+            relative.display()
+        );
+    }
+    Ok(())
 }
 
 /// Shared WIT packages of the workspace: each folder with `.wit` files
@@ -301,6 +346,10 @@ fn inputs_digest(
     }
     let mut hasher = Sha256::new();
     hasher.update(componentize::VERSION.as_bytes());
+    for (name, text) in python_package::FILES {
+        hasher.update(name.as_bytes());
+        hasher.update(text.as_bytes());
+    }
     for file in files {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
         hasher.update(file.to_string_lossy().as_bytes());
