@@ -13,5 +13,6 @@ ensure_redis               # the shared kv and the cluster tests
 ensure_haproxy             # the failover test
 ensure_apt openssl openssl # the TLS test's certificate
 ensure_apt curl curl       # the TLS test's client
+ensure_python_servers      # gunicorn and uvicorn, beside which the Flask and Starlette apps are compared
 
 cargo test --release --workspace "$@"

@@ -85,6 +85,27 @@ ensure_chromium() {
         || ensure_apt chromium chromium
 }
 
+# ensure_python_servers: gunicorn and uvicorn with Flask and Starlette, in a
+# virtualenv of their own ($HIVE_TOOLS/servers, apart from componentize-py's),
+# at the versions the Python framework test apps pin: the tests serve the
+# same apps natively and under Hive and compare the answers.
+PYTHON_SERVERS=(flask==3.1.0 starlette==0.46.2 gunicorn==27.0.1 uvicorn==0.54.0)
+ensure_python_servers() {
+    local venv="$HIVE_TOOLS/servers"
+    if [ -x "$venv/bin/gunicorn" ] && [ -x "$venv/bin/uvicorn" ] \
+        && "$venv/bin/python" -m pip freeze 2>/dev/null | grep -qx "starlette==0.46.2"; then
+        return 0
+    fi
+    command -v python3 >/dev/null 2>&1 || {
+        echo "tools: python3 is needed for gunicorn and uvicorn" >&2
+        return 1
+    }
+    _tools_say "installing ${PYTHON_SERVERS[*]} into $venv"
+    mkdir -p "$HIVE_TOOLS"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_SERVERS[@]}"
+}
+
 # Run as a script: ensure each tool named on the command line.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     set -euo pipefail
