@@ -74,7 +74,7 @@ pub use tools::build::build_components;
 pub use tools::client::{AdminClient, format_events_table, format_table};
 pub use tools::dev::spawn as watch_sources;
 pub use tools::inspect::{Report, inspect};
-pub use tools::new::{Lang, new_component};
+pub use tools::new::{Framework, Lang, new_component};
 pub use tools::top::run as top;
 pub use tools::wit::write_wit;
 pub use wit_text::shared_packages_in;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hive::{
-    Admin, AdminClient, AuthConfig, Cluster, ConnectionCaps, EngineSettings, Host, HostConfig,
-    HostPolicy, HostSettings, KvBackend, Lang, Limits, LimitsConfig, LogFormat, Secrets,
-    ServerConfig, format_table,
+    Admin, AdminClient, AuthConfig, Cluster, ConnectionCaps, EngineSettings, Framework, Host,
+    HostConfig, HostPolicy, HostSettings, KvBackend, Lang, Limits, LimitsConfig, LogFormat,
+    Secrets, ServerConfig, format_table,
 };
 
 /// The process allocator. A request allocates and frees many small
@@ -189,6 +189,10 @@ struct NewArgs {
     /// The language to write it in.
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     lang: Lang,
+    /// For Python: write it as a Flask (WSGI) or Starlette (ASGI) app,
+    /// with its pinned requirements.
+    #[arg(long, value_enum, default_value_t = Framework::None)]
+    framework: Framework,
     /// Workspace to add the crate to.
     #[arg(long, default_value = "components")]
     components: PathBuf,
@@ -318,7 +322,7 @@ fn build(components: &Path, out: &Path) -> Result<()> {
 }
 
 fn new(args: &NewArgs) -> Result<()> {
-    let dir = hive::new_component(&args.components, &args.name, args.lang)?;
+    let dir = hive::new_component(&args.components, &args.name, args.lang, args.framework)?;
     println!(
         "created {}\nnext: `hive build` (or run `hive dev`), then curl localhost:8080/{}",
         dir.display(),

@@ -314,3 +314,52 @@ fn an_app_raising_at_import_or_a_native_package_fails_the_build_saying_why() {
     );
     assert!(!root.path().join("deploy/native.wasm").exists());
 }
+
+#[test]
+fn hive_new_scaffolds_flask_and_starlette_apps_that_build_and_serve() {
+    let _ = test_components();
+    let root = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo_root().join("wit"), root.path().join("wit")).unwrap();
+    std::fs::create_dir(root.path().join("components")).unwrap();
+
+    let (ok, out) = hive_in(root.path(), &["new", "--framework", "flask", "nope"]);
+    assert!(!ok && out.contains("--lang python"), "{out}");
+    for framework in ["flask", "starlette"] {
+        let name = format!("web-{framework}");
+        let (ok, out) = hive_in(
+            root.path(),
+            &["new", "--lang", "python", "--framework", framework, &name],
+        );
+        assert!(ok, "{out}");
+        let requirements = std::fs::read_to_string(
+            root.path()
+                .join("components")
+                .join(&name)
+                .join("requirements.txt"),
+        )
+        .unwrap();
+        assert!(
+            requirements.contains(&format!("{framework}==")),
+            "{requirements}"
+        );
+    }
+    let (ok, out) = hive_in(root.path(), &["build"]);
+    assert!(ok, "{out}");
+
+    let hive = Hive::start(&root.path().join("deploy"), &[]);
+    for framework in ["flask", "starlette"] {
+        let name = format!("web-{framework}");
+        hive.wait_for_log(&[&format!("loaded {name}.wasm")]);
+        for visit in 1..=2 {
+            let body: serde_json::Value = client()
+                .get(hive.url(&format!("/{name}/hi")))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            assert_eq!(body["greeting"], format!("Hello from {name}"), "{body}");
+            assert_eq!(body["path"], format!("/{name}/hi"), "{body}");
+            assert_eq!(body["visits"], visit, "{body}");
+        }
+    }
+}

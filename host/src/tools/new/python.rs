@@ -1,22 +1,33 @@
 //! `hive new --lang python <name>`: a Python service folder with an
-//! `app.py` (a `Handler` using config, kv and log), its manifest, an empty
-//! `requirements.txt`, and editor stubs from `componentize-py bindings`.
+//! `app.py` (a `Handler` using config, kv and log; or, with `--framework`,
+//! a Flask or Starlette app using them through the `hive` package), its
+//! manifest, its `requirements.txt`, and editor stubs (the generated
+//! bindings' signatures and the `hive` package).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::write;
+use super::{Framework, write};
+use crate::tools::build::python_package;
 use crate::tools::componentize::{self, Componentize};
 
-/// Creates `dir`, the Python service `name`, in the workspace `components`.
-pub fn new_app(components: &Path, dir: &Path, name: &str) -> Result<PathBuf> {
+/// Creates `dir`, the Python service `name` written with `framework`, in
+/// the workspace `components`.
+pub fn new_app(components: &Path, dir: &Path, name: &str, framework: Framework) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    write(&dir.join("app.py"), &app_py(name))?;
+    let (app, pinned) = match framework {
+        Framework::None => (app_py(name), ""),
+        Framework::Flask => (flask_app_py(name), "flask==3.1.0\n"),
+        Framework::Starlette => (starlette_app_py(name), "starlette==0.46.2\n"),
+    };
+    write(&dir.join("app.py"), &app)?;
     write(&dir.join("service.toml"), &manifest(name))?;
     write(
         &dir.join("requirements.txt"),
-        "# Pure-Python packages this service needs; `hive build` bundles them.\n",
+        &format!(
+            "# Pure-Python packages this service needs, pinned; `hive build` bundles them.\n{pinned}"
+        ),
     )?;
     write(&dir.join(".gitignore"), "stubs/\n__pycache__/\n")?;
     if let Err(err) = write_stubs(components, dir) {
@@ -40,7 +51,12 @@ fn write_stubs(components: &Path, dir: &Path) -> Result<()> {
         .arg(dir.join("stubs"))
         .output()
         .context("running componentize-py")?;
-    componentize::check(&output, "componentize-py bindings")
+    componentize::check(&output, "componentize-py bindings")?;
+    python_package::write_into(dir)?;
+    let written = dir.join("python/hive");
+    let stubs = dir.join("stubs/hive");
+    std::fs::rename(&written, &stubs).with_context(|| format!("moving {}", written.display()))?;
+    std::fs::remove_dir(dir.join("python")).with_context(|| format!("tidying {}", dir.display()))
 }
 
 fn app_py(name: &str) -> String {
@@ -70,6 +86,72 @@ class Handler(exports.Handler):
         log.log(log.Level.INFO, f"{{req.method}} {{req.path}}, visit {{visits}}")
         body = f"{{greeting}} from {name}: you asked for {{req.path}} (visit {{visits}})\n"
         return Response(200, [("content-type", "text/plain; charset=utf-8")], body.encode())
+"#
+    )
+}
+
+fn flask_app_py(name: &str) -> String {
+    format!(
+        r#""""`{name}`: a Flask app served by Hive. Edit it as any Flask app, then
+`hive build` (or save while `hive dev` runs) and
+`curl localhost:8080/{name}/hi`. It runs under gunicorn too; `hive` gives it
+the service's config, key-value store, log and calls to other services.
+
+Pure-Python packages go in requirements.txt, pinned.
+"""
+
+from flask import Flask, jsonify, request
+
+import hive
+
+app = Flask(__name__)
+
+
+@app.get("/{name}")
+@app.get("/{name}/<path:rest>")
+def hello(rest=""):
+    greeting = hive.config.get("greeting") or "Hello"
+    # Each service has its own key-value store.
+    visits = hive.kv.increment("visits", 1)
+    return jsonify(greeting=f"{{greeting}} from {name}", path=request.path, visits=visits)
+
+
+# The one line that makes the app this service's handler.
+Handler = hive.wsgi(app)
+"#
+    )
+}
+
+fn starlette_app_py(name: &str) -> String {
+    format!(
+        r#""""`{name}`: a Starlette app served by Hive. Edit it as any Starlette
+app, then `hive build` (or save while `hive dev` runs) and
+`curl localhost:8080/{name}/hi`. It runs under uvicorn too; `hive` gives it
+the service's config, key-value store, log and calls to other services.
+
+Pure-Python packages go in requirements.txt, pinned.
+"""
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+import hive
+
+
+async def hello(request):
+    greeting = hive.config.get("greeting") or "Hello"
+    # Each service has its own key-value store.
+    visits = hive.kv.increment("visits", 1)
+    return JSONResponse(
+        {{"greeting": f"{{greeting}} from {name}", "path": request.url.path, "visits": visits}}
+    )
+
+
+app = Starlette(routes=[Route("/{name}", hello), Route("/{name}/{{rest:path}}", hello)])
+
+# The one line that makes the app this service's handler.
+Handler = hive.asgi(app)
 "#
     )
 }
