@@ -59,6 +59,7 @@ pub use config::{
     HostConfig, HostPolicy, Limits, LimitsConfig, Secrets, ServerConfig, service_name,
 };
 pub use events::spawn as run_events;
+pub use events::subscribe_deployed;
 pub use fswatch::Watching;
 pub use host::{Host, HostSettings, KvBackend};
 pub use http::connections::ConnectionCaps;

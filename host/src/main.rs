@@ -633,6 +633,7 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         } else {
             None
         };
+        hive::subscribe_deployed(&host).await;
         let _events = hive::run_events(host.clone());
         admin.set_host(host.clone());
         let shutdown = hive::shutdown_signal();

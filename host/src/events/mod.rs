@@ -133,6 +133,32 @@ pub fn spawn(host: Arc<Host>) -> JoinHandle<()> {
     })
 }
 
+/// Subscribes every group the deployment has, once, before the host takes
+/// requests: a topic keeps a message only for the groups subscribed when
+/// it is published, so without this the first requests' publishes could
+/// reach the store before their subscribers' groups and be kept for none.
+/// Groups deployed later are subscribed by [`spawn`]'s loop as they come.
+pub async fn subscribe_deployed(host: &Host) {
+    for work in wanted(host).into_values() {
+        let Work::Dispatch(route) = work else {
+            continue;
+        };
+        if let Err(err) = host
+            .runtime
+            .events()
+            .subscribe(&route.topic, &route.group)
+            .await
+        {
+            tracing::warn!(
+                component = %route.service,
+                topic = %route.shown_topic,
+                group = %route.group,
+                "cannot subscribe yet: {err}; retrying"
+            );
+        }
+    }
+}
+
 /// What should run now, by a key naming it.
 fn wanted(host: &Host) -> HashMap<String, Work> {
     let mut wanted = HashMap::new();
