@@ -147,6 +147,7 @@ fn a_flask_app_answers_under_hive_as_under_gunicorn() {
         ("GET", "/py-flask/query?q=1&q=2", &[], ""),
         ("GET", "/py-flask/lookup/bob", &[], ""),
         ("GET", "/py-flask/teapot", &[], ""),
+        ("GET", "/py-flask/boom", &[], ""),
         ("GET", "/py-flask/headers", TAGGED, ""),
         ("GET", "/py-flask/items/", &[], ""),
         ("GET", "/py-flask/items", &[], ""),
@@ -183,6 +184,7 @@ fn a_starlette_app_answers_under_hive_as_under_uvicorn() {
         ("GET", "/py-starlette/query?q=a&q=b", &[], ""),
         ("GET", "/py-starlette/query", &[], ""),
         ("GET", "/py-starlette/plain", &[], ""),
+        ("GET", "/py-starlette/boom", &[], ""),
         ("GET", "/py-starlette/items/cup", &[], ""),
         ("GET", "/py-starlette/items/caf%C3%A9", &[], ""),
         ("GET", "/py-starlette/items/", &[], ""),
@@ -244,6 +246,33 @@ fn a_flask_app_reaches_config_kv_and_other_services_through_hive() {
     let (status, body) = get("/py-hive/call/nobody/x");
     assert_eq!(status, 502);
     assert!(body.contains(r#""error":"not-found""#), "{body}");
+
+    // A durable publish through hive.events, and one the store refuses.
+    let published = client()
+        .post(hive.url("/py-hive/publish/py.note"))
+        .body("hello")
+        .send()
+        .unwrap();
+    assert_eq!(published.status(), 202);
+    let body: serde_json::Value = published.json().unwrap();
+    assert!(
+        !body["id"].as_str().unwrap_or_default().is_empty(),
+        "{body}"
+    );
+    assert!(
+        hive.metrics()
+            .contains(r#"hive_events_published_total{topic="py.note"} 1"#),
+        "{}",
+        hive.metrics()
+    );
+    let refused = client()
+        .post(hive.url("/py-hive/publish/no%20spaces"))
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body = refused.text().unwrap();
+    assert!(body.contains(r#""error":"invalid-topic""#), "{body}");
 }
 
 /// Runs the `hive` binary in `dir` with the repository's tools folder

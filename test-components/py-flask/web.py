@@ -58,6 +58,11 @@ def lookup(name):
     raise LookupError(f"no {name}")
 
 
+@app.get(f"{PREFIX}/boom")
+def boom():
+    raise ValueError("a bug in a view")
+
+
 @app.get(f"{PREFIX}/teapot")
 def teapot():
     abort(418)

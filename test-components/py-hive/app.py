@@ -1,6 +1,6 @@
 """`py-hive`: a Flask app that uses Hive's interfaces through the `hive`
-package: its config, its key-value store, and a generic call to another
-service."""
+package: its config, its key-value store, a generic call to another
+service, and a publish (its `wit/` world imports the events publisher)."""
 
 from flask import Flask, abort, jsonify, request
 
@@ -43,6 +43,15 @@ def call(service, rest):
     except hive.CallFailed as failed:
         return jsonify(error=failed.kind, detail=failed.detail), 502
     return jsonify(status=answer.status, body=bytes(answer.body).decode())
+
+
+@app.post("/py-hive/publish/<topic>")
+def publish(topic):
+    try:
+        message_id = hive.events.publish(topic, request.get_data(), content_type="text/plain")
+    except hive.events.PublishFailed as failed:
+        return jsonify(error=failed.kind, detail=failed.detail), 400
+    return jsonify(id=message_id), 202
 
 
 Handler = hive.wsgi(app)

@@ -54,6 +54,10 @@ def plain(request: Request):
     return PlainTextResponse("plain def endpoint")
 
 
+async def boom(request: Request):
+    raise RuntimeError("a bug in an endpoint")
+
+
 async def items(request: Request):
     return JSONResponse({"path": request.url.path, "name": request.path_params["name"]})
 
@@ -64,6 +68,7 @@ routes = [
     Route(f"{PREFIX}/echo", echo, methods=["POST"]),
     Route(f"{PREFIX}/query", query),
     Route(f"{PREFIX}/plain", plain),
+    Route(f"{PREFIX}/boom", boom),
     Mount(f"{PREFIX}/items", routes=[Route("/{name}", items)]),
 ]
 

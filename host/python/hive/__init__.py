@@ -1,5 +1,6 @@
-"""Hive's Python package: the service's own interfaces with Python names,
-and adapters that make a WSGI app (Flask) or an ASGI app (Starlette) the
+"""Hive's Python package: the service's own interfaces with Python names
+(`hive.kv`, `hive.config`, `hive.log`, `hive.call`, `hive.events`), and
+adapters that make a WSGI app (Flask) or an ASGI app (Starlette) the
 service's handler with one line:
 
     from hive import wsgi
@@ -13,6 +14,7 @@ and a later import of one not imported then fails.
 
 from wit_world.imports import config, kv, log
 
+from . import events
 from .asgi import asgi
 from .calls import CallFailed, call
 from .snapshot import import_everything
@@ -20,4 +22,4 @@ from .wsgi import wsgi
 
 import_everything()
 
-__all__ = ["asgi", "call", "CallFailed", "config", "kv", "log", "wsgi"]
+__all__ = ["asgi", "call", "CallFailed", "config", "events", "kv", "log", "wsgi"]

@@ -10,13 +10,14 @@ WASI has no threads: anyio's worker threads (Starlette runs plain `def`
 endpoints in them) run the function inline instead."""
 
 import asyncio
+import traceback
 from urllib.parse import unquote
 
 from wit_world import exports
-from wit_world.imports.types import Request, Response
 
 from . import loop
 from .environ import header_pairs, host_and_port
+from .records import Request, Response
 
 
 def _run_sync_inline():
@@ -84,7 +85,15 @@ async def _serve(app, scope, body: bytes) -> Response:
         elif message["type"] == "http.response.body":
             chunks.append(bytes(message.get("body", b"")))
 
-    await app(scope, receive, send)
+    try:
+        await app(scope, receive, send)
+    except Exception:
+        # Starlette answers 500 itself, then raises for the server to log:
+        # the client gets that answer, and the log the traceback, under
+        # the request id.
+        if status is None:
+            raise
+        traceback.print_exc()
     if status is None:
         raise RuntimeError("the ASGI app returned without starting a response")
     return Response(status, headers, b"".join(chunks))

@@ -6,7 +6,8 @@ import re
 
 from componentize_py_types import Err
 from wit_world.imports import services
-from wit_world.imports.types import Request
+
+from .records import Request
 
 
 class CallFailed(Exception):

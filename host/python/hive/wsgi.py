@@ -9,9 +9,9 @@ import sys
 from urllib.parse import unquote
 
 from wit_world import exports
-from wit_world.imports.types import Request, Response
 
 from .environ import header_pairs, host_and_port
+from .records import Request, Response
 
 
 def environ_of(req: Request) -> dict:

@@ -1,5 +1,5 @@
 //! The `hive` Python package (`host/python/hive`): Hive's interfaces with
-//! Python names, `hive.call`, and the WSGI and ASGI adapters that make a
+//! Python names, `hive.call`, `hive.events`, and the WSGI and ASGI adapters that make a
 //! Flask or Starlette app a service. Built into the binary, so `hive build`
 //! bundles the matching version into every Python service wherever it
 //! runs; a service that does not `import hive` carries it unused.
@@ -20,7 +20,12 @@ pub const FILES: &[(&str, &str)] = &[
         "environ.py",
         include_str!("../../../python/hive/environ.py"),
     ),
+    ("events.py", include_str!("../../../python/hive/events.py")),
     ("loop.py", include_str!("../../../python/hive/loop.py")),
+    (
+        "records.py",
+        include_str!("../../../python/hive/records.py"),
+    ),
     (
         "snapshot.py",
         include_str!("../../../python/hive/snapshot.py"),
