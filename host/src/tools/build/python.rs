@@ -8,7 +8,9 @@
 //!   the workspace's `*-wit/` folders (like `shop-wit/`).
 //! - `requirements.txt` (pure-Python packages, as wheels; pip options,
 //!   paths and URLs are refused, see [`super::requirements`]) is installed
-//!   into a folder of its own under `target/python/<name>/deps` and bundled.
+//!   into a folder of its own under `target/python/<name>/deps` and bundled;
+//!   a package with a compiled extension is refused by name.
+//! - The `hive` package ([`super::python_package`]) goes on its path too.
 //! - A build takes 10 to 20 s and about 400 MB, so services are built one
 //!   at a time, and the result is kept under `target/python/<name>` with a
 //!   digest of everything that went into it: an unchanged service is not
