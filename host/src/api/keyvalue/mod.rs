@@ -355,3 +355,93 @@ pub fn add_to_linker<T: Send + 'static>(
     draft2::add_to_linker(linker, get)?;
     spin::add_to_linker(linker, get)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use wasmtime::component::ResourceTable;
+
+    use super::{KeyValueCtx, KeyValueView};
+    use crate::api::bindings::kv as hive_kv;
+    use crate::api::kv::KvCtx;
+    use crate::kv::KvStore;
+    use crate::kv::redb::RedbStore;
+
+    fn context(store: Arc<dyn KvStore>) -> KeyValueCtx {
+        KeyValueCtx::new(store, "shop".into(), vec!["cache".to_string()].into())
+    }
+
+    #[test]
+    fn buckets_are_namespaces_of_the_service_and_others_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn KvStore> = Arc::new(RedbStore::open(dir.path()).unwrap());
+        let ctx = context(store);
+        assert_eq!(ctx.namespace("").as_deref(), Some("shop"));
+        assert_eq!(ctx.namespace("default").as_deref(), Some("shop"));
+        assert_eq!(ctx.namespace("cache").as_deref(), Some("shop/cache"));
+        assert_eq!(ctx.namespace("other"), None);
+        assert_eq!(ctx.namespace("shop"), None);
+    }
+
+    #[tokio::test]
+    async fn the_default_bucket_is_what_hive_kv_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn KvStore> = Arc::new(RedbStore::open(dir.path()).unwrap());
+        let mut hive = KvCtx::new(store.clone(), "shop".into());
+        hive_kv::Host::set(&mut hive, "greeting".into(), b"hej".to_vec())
+            .await
+            .unwrap();
+
+        let mut ctx = context(store);
+        let mut table = ResourceTable::new();
+        let mut view = KeyValueView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        for name in ["", "default"] {
+            let bucket = view.open_bucket(name).unwrap().unwrap();
+            let read = view.read(&bucket, "greeting").await.unwrap();
+            assert_eq!(read, Ok(Some(b"hej".to_vec())), "{name:?}");
+            view.close(bucket).unwrap();
+        }
+        let cache = view.open_bucket("cache").unwrap().unwrap();
+        assert_eq!(view.read(&cache, "greeting").await.unwrap(), Ok(None));
+        assert!(view.open_bucket("elsewhere").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_drafts_numeric_cursor_pages_through_every_key_once() {
+        use crate::api::bindings::kv_draft::HostBucket;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn KvStore> = Arc::new(RedbStore::open(dir.path()).unwrap());
+        for i in 0..600 {
+            store.set("shop", &format!("k{i:04}"), b"").await.unwrap();
+        }
+        let mut ctx = context(store);
+        let mut table = ResourceTable::new();
+        let mut view = KeyValueView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let bucket = view.open_bucket("default").unwrap().unwrap();
+        let (mut seen, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let handle = wasmtime::component::Resource::new_borrow(bucket.rep());
+            let page = view.list_keys(handle, cursor).await.unwrap().unwrap();
+            pages += 1;
+            seen.extend(page.keys);
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(pages, 3);
+        let expected: Vec<String> = (0..600).map(|i| format!("k{i:04}")).collect();
+        assert_eq!(seen, expected);
+        // A cursor this handle never gave is an error, not a trap.
+        let handle = wasmtime::component::Resource::new_borrow(bucket.rep());
+        assert!(view.list_keys(handle, Some(9)).await.unwrap().is_err());
+    }
+}
