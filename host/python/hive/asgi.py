@@ -3,8 +3,8 @@ as the service's handler. Each request is one `http` scope: the body
 arrives in one `http.request` message, the response is collected whole.
 The lifespan `startup` runs once per instance, before its first request,
 on the instance's own event loop (its `shutdown` never: an instance just
-ends). The matched route and its
-parameters ride along as `scope["hive.route"]` and `scope["hive.params"]`.
+ends). The matched route and its parameters ride along as
+`scope["hive.route"]` and `scope["hive.params"]`.
 
 WASI has no threads: anyio's worker threads (Starlette runs plain `def`
 endpoints in them) run the function inline instead."""
