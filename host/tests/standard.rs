@@ -339,3 +339,37 @@ fn an_unserved_version_is_refused_at_load_naming_the_interface_and_the_served_ve
         assert!(counter.contains(served), "{served} not in {counter}");
     }
 }
+
+#[test]
+fn a_store_outage_reaches_the_guest_as_other_never_as_a_trap() {
+    let work = tempfile::tempdir().unwrap();
+    let redis_port = common::cluster::free_port();
+    let redis = start_redis(&work.path().join("redis"), redis_port);
+    let dir = tempfile::tempdir().unwrap();
+    install(spin_components(), "spin-cas", dir.path());
+    install(wasmcloud_components(), "wc-counter", dir.path());
+    let url = format!("redis://127.0.0.1:{redis_port}/0");
+    let hive = Hive::start(dir.path(), &["--kv", &url]);
+    hive.wait_for_log(&["loaded spin-cas.wasm"]);
+    hive.wait_for_log(&["loaded wc-counter.wasm"]);
+    assert_eq!(post(&hive.base, "/spin-cas/add/n"), (200, "1".into()));
+
+    // Redis goes away: each call answers the guest with `other(...)`, and
+    // the guest decides what its client sees.
+    drop(redis);
+    let (status, body) = post(&hive.base, "/spin-cas/add/n");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.starts_with("increment: Error::Other("), "{body}");
+    let (status, body) = get(&hive.base, "/spin-cas/keys");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.starts_with("list-keys: Error::Other("), "{body}");
+    // wasmCloud's counter turns the error into its own HTTP error.
+    assert_eq!(get(&hive.base, "/wc-counter/x").0, 500);
+    // No call trapped: the instances answered.
+    assert_eq!(
+        hive.count_log(&["request failed", "kind=trap"]),
+        0,
+        "{}",
+        hive.logs()
+    );
+}
