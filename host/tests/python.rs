@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Hive, client, demo_components, install, test_components};
+use common::{Hive, client, demo_components, hive_in, install, test_components};
 use serde_json::{Value, json};
 
 /// A compile cache shared by this file's hosts: compiling CPython's 18 MB
@@ -148,23 +148,6 @@ fn a_memory_limit_below_the_components_own_size_is_refused_at_load() {
     // Nothing is served that would fail every request.
     let response = client().get(hive.url("/py-hello")).send().unwrap();
     assert_eq!(response.status(), 404);
-}
-
-/// Runs the `hive` binary in `dir` with the repository's tools folder, so
-/// componentize-py is installed once for the whole suite.
-fn hive_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let output = std::process::Command::new(common::hive_binary())
-        .args(args)
-        .current_dir(dir)
-        .env("HIVE_TOOLS", common::repo_root().join(".hive/tools"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }
 
 #[test]

@@ -8,10 +8,11 @@ mod common;
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Hive, client, demo_components, install, repo_root, test_components};
+use common::cluster::{Process, free_port};
+use common::{Hive, client, demo_components, hive_in, install, repo_root, test_components};
 
 /// gunicorn and uvicorn, installed by `scripts/tools.sh` (from
 /// `scripts/test.sh`) in a virtualenv of their own.
@@ -25,32 +26,14 @@ fn server_binary(name: &str) -> PathBuf {
     path
 }
 
-/// A native server process, killed when dropped.
-struct Native(Child);
-
-impl Drop for Native {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `command` and waits until it listens on `port`.
-fn start_native(mut command: Command, port: u16) -> Native {
+fn start_native(mut command: Command, port: u16) -> Process {
     let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let native = Native(child);
+    let native = Process(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -273,23 +256,6 @@ fn a_flask_app_reaches_config_kv_and_other_services_through_hive() {
     assert_eq!(refused.status(), 400);
     let body = refused.text().unwrap();
     assert!(body.contains(r#""error":"invalid-topic""#), "{body}");
-}
-
-/// Runs the `hive` binary in `dir` with the repository's tools folder
-/// (componentize-py installed once for the suite).
-fn hive_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(common::hive_binary())
-        .args(args)
-        .current_dir(dir)
-        .env("HIVE_TOOLS", repo_root().join(".hive/tools"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }
 
 /// A project beside the repository's `wit/` holding one Python service

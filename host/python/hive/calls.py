@@ -2,11 +2,10 @@
 request that never leaves the host (typed calls use the generated
 `wit_world.imports` modules of the service's own world)."""
 
-import re
-
 from componentize_py_types import Err
 from wit_world.imports import services
 
+from .failures import case_of
 from .records import Request
 
 
@@ -36,8 +35,4 @@ def call(service: str, method: str, path: str, body: bytes = b"", headers=()):
     try:
         return services.call(service, request)
     except Err as err:
-        failure = err.value
-        # A case class is named like `CallError_NotFound`: `not-found`.
-        case = type(failure).__name__.rpartition("_")[2]
-        kind = re.sub(r"(?<!^)(?=[A-Z])", "-", case).lower()
-        raise CallFailed(kind, str(getattr(failure, "value", ""))) from None
+        raise CallFailed(*case_of(err.value)) from None

@@ -6,6 +6,8 @@ world with `import hive:events/publisher@0.1.0;`, beside
 
 from componentize_py_types import Err
 
+from .failures import case_of
+
 try:
     from wit_world.imports import publisher
     from wit_world.imports.hive_events_types import Message
@@ -49,7 +51,4 @@ def publish(
     try:
         return publisher.publish(topic, message)
     except Err as err:
-        failure = err.value
-        case = type(failure).__name__.rpartition("_")[2]
-        kind = "".join("-" + c.lower() if c.isupper() else c for c in case).lstrip("-")
-        raise PublishFailed(kind, str(getattr(failure, "value", ""))) from None
+        raise PublishFailed(*case_of(err.value)) from None

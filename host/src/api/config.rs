@@ -19,22 +19,27 @@ impl ConfigCtx {
         ConfigCtx { values }
     }
 
-    /// Every value, for the standard config interfaces.
-    pub(crate) fn values(&self) -> &BTreeMap<String, String> {
-        &self.values
+    /// The value under `key`: what every config interface answers.
+    pub(crate) fn value(&self, key: &str) -> Option<String> {
+        self.values.get(key).cloned()
+    }
+
+    /// Every value, in key order.
+    pub(crate) fn pairs(&self) -> Vec<(String, String)> {
+        self.values
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
     }
 }
 
 impl config::Host for ConfigCtx {
     fn get(&mut self, key: String) -> Option<String> {
-        self.values.get(&key).cloned()
+        self.value(&key)
     }
 
     fn get_all(&mut self) -> Vec<(String, String)> {
-        self.values
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect()
+        self.pairs()
     }
 }
 

@@ -11,6 +11,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::bindings::messaging_types::{self, Error, Metadata};
 use super::bindings::producer;
+use super::lost;
 use crate::kv::StoreError;
 use crate::metrics::Metrics;
 use crate::queue::{EventStore, Message, check_message, topic_problem};
@@ -66,10 +67,6 @@ struct HasMessaging;
 
 impl HasData for HasMessaging {
     type Data<'a> = MessagingView<'a>;
-}
-
-fn lost(what: &str) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("the guest's {what} handle is not in the table"))
 }
 
 impl MessagingView<'_> {

@@ -22,3 +22,9 @@ pub mod stdio;
 pub mod types;
 pub mod wasi_config;
 pub mod wasi_logging;
+
+/// The trap for a resource handle the guest made up (or used after
+/// dropping it): no interface's error can describe it.
+pub(crate) fn lost(what: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("the guest's {what} handle is not in the table"))
+}

@@ -13,9 +13,7 @@ impl spin_variables::Host for ConfigCtx {
         if let Some(problem) = name_problem(&name) {
             return Err(Error::InvalidName(problem));
         }
-        self.values()
-            .get(&name)
-            .cloned()
+        self.value(&name)
             .ok_or_else(|| Error::Undefined(format!("no variable named {name:?}")))
     }
 }

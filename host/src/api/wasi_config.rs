@@ -9,19 +9,6 @@ use wasmtime::component::{HasSelf, Linker};
 use super::bindings::{config_2024_09_27, config_draft, config_draft_runtime, config_rc};
 use super::config::ConfigCtx;
 
-impl ConfigCtx {
-    fn value(&self, key: &str) -> Option<String> {
-        self.values().get(key).cloned()
-    }
-
-    fn pairs(&self) -> Vec<(String, String)> {
-        self.values()
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect()
-    }
-}
-
 /// One `Host` impl per version: the interfaces are the same, their
 /// generated types are not.
 macro_rules! serve_config {

@@ -143,19 +143,12 @@ pub async fn subscribe_deployed(host: &Host) {
         let Work::Dispatch(route) = work else {
             continue;
         };
-        if let Err(err) = host
+        // One that fails now is retried, and reported, by `spawn`'s loop.
+        let _ = host
             .runtime
             .events()
             .subscribe(&route.topic, &route.group)
-            .await
-        {
-            tracing::warn!(
-                component = %route.service,
-                topic = %route.shown_topic,
-                group = %route.group,
-                "cannot subscribe yet: {err}; retrying"
-            );
-        }
+            .await;
     }
 }
 

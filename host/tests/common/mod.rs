@@ -412,6 +412,24 @@ pub fn scratch_workspace(root: &Path, members: &str) -> PathBuf {
     workspace
 }
 
+/// Runs the `hive` binary in `dir` with the repository's tools folder (so
+/// componentize-py is installed once for the whole suite); returns whether
+/// it succeeded and what it printed.
+pub fn hive_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(hive_binary())
+        .args(args)
+        .current_dir(dir)
+        .env("HIVE_TOOLS", repo_root().join(".hive/tools"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 /// A blocking HTTP client with a timeout, so a hung host fails the test.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

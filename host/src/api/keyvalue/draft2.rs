@@ -5,10 +5,11 @@
 
 use wasmtime::component::{Linker, Resource};
 
-use super::{Bucket, Cas, HasKeyValue, KeyValueView, lost, other};
+use super::{Bucket, Cas, HasKeyValue, KeyValueView, other};
 use crate::api::bindings::kv_draft2::{self, Error, KeyResponse};
 use crate::api::bindings::kv_draft2_atomics::{self, CasError};
 use crate::api::bindings::kv_draft2_batch;
+use crate::api::lost;
 
 impl kv_draft2::Host for KeyValueView<'_> {
     async fn open(

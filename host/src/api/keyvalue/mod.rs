@@ -90,6 +90,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
 
+use crate::api::lost;
 use crate::kv::{KvStore, StoreError};
 
 /// How many keys one `list-keys` page holds.
@@ -168,11 +169,6 @@ impl wasmtime::component::HasData for HasKeyValue {
 /// text for their `other(...)` variant.
 fn other(err: StoreError) -> String {
     err.to_string()
-}
-
-/// A trap for a handle the guest made up: no store error can describe it.
-fn lost(what: &str) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("the guest's {what} handle is not in the table"))
 }
 
 impl KeyValueView<'_> {

@@ -21,6 +21,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../python/hive/environ.py"),
     ),
     ("events.py", include_str!("../../../python/hive/events.py")),
+    (
+        "failures.py",
+        include_str!("../../../python/hive/failures.py"),
+    ),
     ("loop.py", include_str!("../../../python/hive/loop.py")),
     (
         "records.py",
