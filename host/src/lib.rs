@@ -18,6 +18,7 @@
 //! registry/       the live deployment snapshot, placing, providers, watcher
 //! runtime/        engine, cache, loader, instance state, the one call path
 //! api/            one file per imported interface: context, Host impl, linking
+//! trace/          spans: W3C Trace Context, the recent-span ring, OTLP export
 //! config/ kv/ queue/ router metrics digest fswatch logging wit_text   leaves
 //! ```
 //!
@@ -48,6 +49,7 @@ pub(crate) mod registry;
 pub(crate) mod router;
 pub(crate) mod runtime;
 pub(crate) mod tools;
+pub(crate) mod trace;
 pub(crate) mod wit_text;
 
 // Serving.
@@ -56,7 +58,8 @@ pub use cluster::Cluster;
 pub use cluster::membership::forget as forget_cluster;
 pub use config::auth::AuthConfig;
 pub use config::{
-    HostConfig, HostPolicy, Limits, LimitsConfig, Secrets, ServerConfig, service_name,
+    HostConfig, HostPolicy, Limits, LimitsConfig, Secrets, ServerConfig, TraceSettings,
+    TracesConfig, service_name,
 };
 pub use events::spawn as run_events;
 pub use events::subscribe_deployed;
@@ -77,6 +80,7 @@ pub use tools::dev::spawn as watch_sources;
 pub use tools::inspect::{Report, inspect};
 pub use tools::new::{Framework, Lang, new_component};
 pub use tools::top::run as top;
+pub use tools::trace_tree::format_trace;
 pub use tools::wit::write_wit;
 pub use wit_text::shared_packages_in;
 

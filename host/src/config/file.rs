@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use super::auth::RawAuth;
 use super::limits::{LimitsConfig, checked};
+use super::traces::TracesConfig;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,6 +42,9 @@ pub struct HostConfig {
     /// Edge authentication for every service whose manifest has no
     /// `[auth]` of its own.
     pub auth: Option<RawAuth>,
+    /// Spans: which are recorded and where they are exported.
+    #[serde(default)]
+    pub traces: TracesConfig,
 }
 
 /// The `[server]` table; each key is also a `hive serve` flag.

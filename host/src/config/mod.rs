@@ -13,6 +13,7 @@ pub mod names;
 pub mod origin;
 pub mod policy;
 pub mod secrets;
+pub mod traces;
 
 pub use artifacts::{MAX_MANIFEST_BYTES, MAX_WASM_BYTES, WASM_MAGIC, check_manifest, check_wasm};
 pub use events::{Schedule, Subscription};
@@ -23,3 +24,4 @@ pub use names::{display_name, is_valid_name, name_problem, service_name};
 pub use origin::Origin;
 pub use policy::HostPolicy;
 pub use secrets::Secrets;
+pub use traces::{TraceSettings, TracesConfig};

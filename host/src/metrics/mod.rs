@@ -67,6 +67,8 @@ pub struct Metrics {
     cache_hits: Counter,
     kv_failures: Counter,
     folder_refreshes: Counter,
+    trace_spans_dropped: Counter,
+    trace_spans_exported: Counter,
     /// Publishes, deliveries and groups.
     pub events: EventMetrics,
     /// Recent requests, host-wide and per component.
@@ -151,10 +153,24 @@ impl Metrics {
             "Times the services folder was re-read after the watcher saw files change",
             folder_refreshes.clone(),
         );
+        let trace_spans_dropped = Counter::default();
+        registry.register(
+            "trace_spans_dropped",
+            "Spans not exported: the export queue was full or the collector failed to take them",
+            trace_spans_dropped.clone(),
+        );
+        let trace_spans_exported = Counter::default();
+        registry.register(
+            "trace_spans_exported",
+            "Spans the OTLP collector took",
+            trace_spans_exported.clone(),
+        );
         let events = EventMetrics::register(&mut registry);
         Metrics {
             kv_failures,
             folder_refreshes,
+            trace_spans_dropped,
+            trace_spans_exported,
             events,
             host_window: Mutex::new(Window::default()),
             windows: Mutex::new(HashMap::new()),
@@ -283,6 +299,14 @@ impl Metrics {
     /// The counter a shared key-value store adds its failures to.
     pub fn kv_failures(&self) -> Counter {
         self.kv_failures.clone()
+    }
+
+    /// The counters of spans dropped and exported.
+    pub fn trace_counters(&self) -> (Counter, Counter) {
+        (
+            self.trace_spans_dropped.clone(),
+            self.trace_spans_exported.clone(),
+        )
     }
 
     /// Sets the number of components being served.
