@@ -30,7 +30,7 @@ use hive::bench::{
     FailureMark, Request, Response, Router, floor, invoke_hive_world, run_wasi_http,
     to_http_response, to_wit_request,
 };
-use hive::{EngineSettings, Host, HostPolicy, HostSettings, KvBackend, Limits};
+use hive::{EngineSettings, Host, HostPolicy, HostSettings, KvBackend, Limits, TraceSettings};
 use http_body_util::{BodyExt, Empty};
 use wasmtime::component::Val;
 
@@ -67,6 +67,7 @@ fn start_host_serving(
         cache_dir: None,
         kv: KvBackend::Embedded(dir.path().join("data")),
         policy: HostPolicy::default(),
+        traces: TraceSettings::default(),
     })
     .unwrap();
     (dir, host)

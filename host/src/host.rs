@@ -17,7 +17,7 @@ use crate::api::bindings::services::CallError;
 use crate::api::bindings::{Request, Response};
 use crate::api::services::{BoxFuture, CallScope, Calls};
 use crate::config::auth::CLAIMS_HEADER;
-use crate::config::{HostPolicy, Limits};
+use crate::config::{HostPolicy, Limits, TraceSettings};
 use crate::kv::KvStore;
 use crate::kv::redb::RedbStore;
 use crate::kv::redis::RedisStore;
@@ -35,6 +35,7 @@ use crate::runtime::service::Service;
 use crate::runtime::target::Targets;
 use crate::runtime::typed::call_export;
 use crate::runtime::world::World;
+use crate::trace::{CallSite, CallSpans, TRACEPARENT, TRACESTATE, Tracing, traceparent};
 
 /// Everything needed to start a host.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct HostSettings {
     pub kv: KvBackend,
     /// Secrets, the default `[auth]` and strict grants.
     pub policy: HostPolicy,
+    /// Which spans are recorded and where they are exported.
+    pub traces: TraceSettings,
 }
 
 /// Where the services' key-value data lives.
@@ -97,6 +100,7 @@ impl Host {
         let concurrent_engine = targets.concurrent.engine.clone();
         let ticker = EpochTicker::start(&[&engine, &concurrent_engine])?;
         let metrics = Arc::new(Metrics::new());
+        let tracing = Tracing::start(&settings.traces, &metrics)?;
         // Events live with the kv data, so a commit of both is one step.
         let (kv, events): (Arc<dyn KvStore>, Arc<dyn EventStore>) = match &settings.kv {
             KvBackend::Embedded(dir) => {
@@ -124,11 +128,20 @@ impl Host {
                 (kv, events),
                 metrics,
                 host.clone(),
+                tracing,
             ),
             registry,
         });
         host.registry.load_all(settings.strict)?;
         Ok(host)
+    }
+
+    /// Exports the spans still queued, for at most a few seconds: called
+    /// once the listener has stopped.
+    pub async fn flush_traces(&self) {
+        if let Some(tracing) = self.runtime.tracing() {
+            tracing.shutdown().await;
+        }
     }
 
     /// The host's metrics.
@@ -166,10 +179,32 @@ impl Calls for Host {
                     return Err(refused);
                 }
             };
+            let mut spans = self.runtime.tracing().and_then(|tracing| {
+                tracing.call(
+                    scope.trace.as_ref(),
+                    &CallSite {
+                        caller: &scope.caller,
+                        callee: callee.name(),
+                        via: "services.call",
+                        method: &format!("{} {}", request.method, request.route),
+                        request_id: &scope.request_id,
+                    },
+                )
+            });
+            // The callee reads its trace context as a request would carry it.
+            request.headers.retain(|(name, _)| {
+                !name.eq_ignore_ascii_case(TRACEPARENT) && !name.eq_ignore_ascii_case(TRACESTATE)
+            });
+            if let Some(spans) = &spans {
+                for (name, value) in traceparent(&spans.server_context()) {
+                    request.headers.push((name.to_string(), value));
+                }
+            }
             let caller = Caller {
                 request_id: scope.request_id.clone(),
                 depth: scope.depth,
                 mark: None,
+                trace: spans.as_ref().map(CallSpans::server_context),
             };
             let outcome = call(&self.runtime, &callee, caller, async |store, live| {
                 let world = live.hive(&mut *store, &callee.entry)?;
@@ -182,6 +217,16 @@ impl Calls for Host {
             let failed = outcome.is_err() || outcome.as_ref().is_ok_and(|r| r.status >= 500);
             self.metrics()
                 .call(&scope.caller, callee.name(), "services.call", failed);
+            if let Some(spans) = &mut spans {
+                match &outcome {
+                    Err(failure) => spans.fail(failure.kind.name(), &failure.describe()),
+                    Ok(response) if response.status >= 500 => {
+                        spans.fail("http.status", &format!("answered {}", response.status));
+                    }
+                    Ok(_) => {}
+                }
+            }
+            drop(spans);
             outcome.map_err(|failure| {
                 tracing::warn!(
                     request_id = %scope.request_id,
@@ -215,15 +260,32 @@ impl Calls for Host {
                     CalleeError::new(&interface, CalleeErrorKind::Unavailable, reason).into(),
                 );
             };
+            let mut spans = self.runtime.tracing().and_then(|tracing| {
+                tracing.call(
+                    scope.trace.as_ref(),
+                    &CallSite {
+                        caller: &scope.caller,
+                        callee: provider.name(),
+                        via: &interface,
+                        method: &func,
+                        request_id: &scope.request_id,
+                    },
+                )
+            });
             let caller = Caller {
                 request_id: scope.request_id.clone(),
                 depth: scope.depth,
                 mark: None,
+                trace: spans.as_ref().map(CallSpans::server_context),
             };
             let outcome = call(&self.runtime, &provider, caller, async |store, live| {
                 call_export(store, live, &interface, &func, params, results).await
             })
             .await;
+            if let (Some(spans), Err(failure)) = (&mut spans, &outcome) {
+                spans.fail(failure.kind.name(), &failure.describe());
+            }
+            drop(spans);
             self.metrics()
                 .call(&scope.caller, provider.name(), &interface, outcome.is_err());
             outcome.map_err(|failure| CalleeError::from_failure(provider.name(), &failure).into())

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use hive::{
     Admin, AdminClient, AuthConfig, Cluster, ConnectionCaps, EngineSettings, Framework, Host,
     HostConfig, HostPolicy, HostSettings, KvBackend, Lang, Limits, LimitsConfig, LogFormat,
-    Secrets, ServerConfig, format_table,
+    Secrets, ServerConfig, TracesConfig, format_table,
 };
 
 /// The process allocator. A request allocates and frees many small
@@ -59,6 +59,9 @@ enum Command {
     /// Print a running host's service graph in Graphviz DOT (who calls
     /// whom, over which interface, how often, how many failed).
     Graph(AdminArgs),
+    /// Print a request's trace as a tree (spans from the host's recent
+    /// ones: the request, its instances, calls, kv operations, events).
+    Trace(TraceArgs),
     /// Watch a running host in the terminal: request rates, latencies,
     /// component states and recent failures, refreshed live.
     Top(TopArgs),
@@ -170,6 +173,8 @@ struct ServeArgs {
     server: ServerConfig,
     #[command(flatten)]
     limits: LimitsConfig,
+    #[command(flatten)]
+    traces: TracesConfig,
 }
 
 #[derive(Args)]
@@ -245,6 +250,15 @@ struct WitArgs {
 }
 
 #[derive(Args)]
+struct TraceArgs {
+    /// The request id (its `x-request-id` response header, or a failure's
+    /// `error_id`).
+    request_id: String,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Args)]
 struct RemoveArgs {
     /// The service to remove.
     name: String,
@@ -299,6 +313,7 @@ fn main() -> ExitCode {
         Command::Rm(args) => remove(&args),
         Command::Rollback(args) => roll_back(&args),
         Command::Graph(args) => graph(&args),
+        Command::Trace(args) => trace(&args),
         Command::Top(args) => top(&args),
         Command::Wit(args) => wit(&args),
         Command::Cluster(args) => cluster(&args),
@@ -414,6 +429,14 @@ fn roll_back(args: &RollbackArgs) -> Result<()> {
 
 fn graph(args: &AdminArgs) -> Result<()> {
     print!("{}", client(args)?.graph_dot()?);
+    Ok(())
+}
+
+fn trace(args: &TraceArgs) -> Result<()> {
+    let id =
+        percent_encoding::utf8_percent_encode(&args.request_id, percent_encoding::NON_ALPHANUMERIC);
+    let view = client(&args.admin)?.get_json(&format!("/requests/{id}/trace"))?;
+    print!("{}", hive::format_trace(&view));
     Ok(())
 }
 
@@ -563,6 +586,11 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
                 .context("in the host config")?,
             strict_grants: args.strict,
         },
+        traces: file
+            .traces
+            .merged_with(&args.traces)
+            .settings(|name| std::env::var(name).ok())
+            .context("in the trace settings")?,
     };
     let http = server.http()?;
     let listen = server.listen();
@@ -637,6 +665,8 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         let _events = hive::run_events(host.clone());
         admin.set_host(host.clone());
         let shutdown = hive::shutdown_signal();
-        hive::serve(listener, host, &http, tls, caps.public, shutdown).await
+        let served = hive::serve(listener, host.clone(), &http, tls, caps.public, shutdown).await;
+        host.flush_traces().await;
+        served
     })
 }

@@ -7,14 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::trace::{SpanContext, SpanKind};
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::event_types::{Error, Message as WitMessage};
 use super::bindings::outbox::{self, Op};
 use super::bindings::publisher;
+use super::kv::store_error_kind;
 use crate::kv::{StoreError, check_key, check_value};
 use crate::metrics::Metrics;
 use crate::queue::{EventStore, MAX_COMMIT_OPS, Message, TxOp, check_message, topic_problem};
+use crate::trace::{HostSpan, SpanScope, inject_pairs};
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Error {
@@ -34,20 +37,48 @@ pub struct EventsCtx {
     /// service graph names.
     component: Arc<str>,
     metrics: Arc<Metrics>,
+    trace: SpanScope,
 }
 
 impl EventsCtx {
-    /// Publishing as `component` into `store`, counted in `metrics`.
+    /// Publishing as `component` into `store`, counted in `metrics`; each
+    /// publish is a span below `trace`'s current one, and its context
+    /// travels in the message's metadata to every delivery.
     pub fn new(
         store: Arc<dyn EventStore>,
         component: Arc<str>,
         metrics: Arc<Metrics>,
+        trace: SpanScope,
     ) -> EventsCtx {
         EventsCtx {
             store,
             component,
             metrics,
+            trace,
         }
+    }
+
+    /// The producer span of a publish to `topic` (or of a commit), and
+    /// the context its messages carry.
+    fn producer_span(
+        &self,
+        name: String,
+        topic: Option<&str>,
+    ) -> (Option<HostSpan>, Option<SpanContext>) {
+        let Some(parent) = self.trace.current() else {
+            return (None, None);
+        };
+        let mut span = self.trace.child(name, SpanKind::Producer);
+        if let Some(span) = &mut span {
+            span.set("messaging.system", "hive");
+            span.set("messaging.operation.type", "send");
+            span.set("hive.component", self.component.to_string());
+            if let Some(topic) = topic {
+                span.set("messaging.destination.name", topic.to_string());
+            }
+        }
+        let context = span.as_ref().map_or(parent, HostSpan::context);
+        (span, Some(context))
     }
 }
 
@@ -69,8 +100,18 @@ pub fn message(topic: &str, message: WitMessage) -> Result<Message, Error> {
 
 impl publisher::Host for EventsCtx {
     async fn publish(&mut self, topic: String, wit: WitMessage) -> Result<String, Error> {
-        let message = message(&topic, wit)?;
-        let id = self.store.publish(&topic, message).await?;
+        let mut message = message(&topic, wit)?;
+        let (mut span, context) = self.producer_span(format!("send {topic}"), Some(&topic));
+        if let Some(context) = &context {
+            inject_pairs(context, &mut message.metadata);
+        }
+        let published = self.store.publish(&topic, message).await;
+        match (&mut span, &published) {
+            (Some(span), Ok(id)) => span.set("messaging.message.id", id.clone()),
+            (Some(span), Err(err)) => span.fail(store_error_kind(err), err.to_string()),
+            (None, _) => {}
+        }
+        let id = published?;
         self.metrics.published(&self.component, &topic);
         Ok(id)
     }
@@ -84,6 +125,7 @@ impl outbox::Host for EventsCtx {
                 ops.len()
             )));
         }
+        let (mut span, context) = self.producer_span(format!("commit {}", self.component), None);
         let mut checked = Vec::with_capacity(ops.len());
         let mut topics = Vec::new();
         for op in ops {
@@ -98,13 +140,25 @@ impl outbox::Host for EventsCtx {
                     TxOp::Delete(key)
                 }
                 Op::Publish((topic, wit)) => {
-                    let message = message(&topic, wit)?;
+                    let mut message = message(&topic, wit)?;
+                    if let Some(context) = &context {
+                        inject_pairs(context, &mut message.metadata);
+                    }
                     topics.push(topic.clone());
                     TxOp::Publish(topic, message)
                 }
             });
         }
-        let ids = self.store.commit(&self.component, checked).await?;
+        if let Some(span) = &mut span {
+            span.set("messaging.batch.message_count", topics.len() as i64);
+            span.set("db.namespace", self.component.to_string());
+        }
+        let committed = self.store.commit(&self.component, checked).await;
+        if let (Some(span), Err(err)) = (&mut span, &committed) {
+            span.fail(store_error_kind(err), err.to_string());
+        }
+        drop(span);
+        let ids = committed?;
         for topic in topics {
             self.metrics.published(&self.component, &topic);
         }

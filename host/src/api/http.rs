@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
+use opentelemetry::trace::SpanKind;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi_http::{
     Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
@@ -12,6 +14,7 @@ use wasmtime_wasi_http::{
 
 use super::request_id::RequestId;
 use crate::config::Origin;
+use crate::trace::{HostSpan, SpanScope, traceparent};
 
 /// Per-instance `wasi:http` state: the context and the outbound policy.
 pub struct HttpCtx {
@@ -21,13 +24,21 @@ pub struct HttpCtx {
 
 impl HttpCtx {
     /// State for an instance of `component`, which may reach `allowed`.
-    pub fn new(component: Arc<str>, request_id: RequestId, allowed: Arc<[Origin]>) -> HttpCtx {
+    /// Each outbound request is a span below `trace`'s current one and
+    /// carries its `traceparent`.
+    pub fn new(
+        component: Arc<str>,
+        request_id: RequestId,
+        allowed: Arc<[Origin]>,
+        trace: SpanScope,
+    ) -> HttpCtx {
         HttpCtx {
             ctx: WasiHttpCtx::new(),
             policy: OutboundPolicy {
                 component,
                 request_id,
                 allowed,
+                trace,
             },
         }
     }
@@ -49,6 +60,7 @@ struct OutboundPolicy {
     component: Arc<str>,
     request_id: RequestId,
     allowed: Arc<[Origin]>,
+    trace: SpanScope,
 }
 
 /// Most of a denied request's body the host reads before refusing it.
@@ -63,10 +75,39 @@ type ResponseFuture = Box<
         > + Send,
 >;
 
+impl OutboundPolicy {
+    /// The client span of `request`, its `traceparent` set on the request
+    /// (replacing any the guest set); the trace's context travels even when
+    /// the span is not recorded.
+    fn outbound_span(&self, request: &mut http::Request<WasiBody>) -> Option<HostSpan> {
+        let parent = self.trace.current()?;
+        let span = self
+            .trace
+            .child(request.method().to_string(), SpanKind::Client);
+        let context = span.as_ref().map_or(parent, HostSpan::context);
+        for (name, value) in traceparent(&context) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                request.headers_mut().insert(name, value);
+            }
+        }
+        let mut span = span?;
+        span.set("http.request.method", request.method().to_string());
+        // Without the query, which may carry tokens.
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        span.set("url.full", format!("{scheme}://{authority}{}", uri.path()));
+        if let Some(host) = request.uri().host() {
+            span.set("server.address", host.to_string());
+        }
+        Some(span)
+    }
+}
+
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
@@ -75,7 +116,11 @@ impl WasiHttpHooks for OutboundPolicy {
         let allowed = origin
             .as_ref()
             .is_some_and(|origin| self.allowed.contains(origin));
+        let mut span = self.outbound_span(&mut request);
         if !allowed {
+            if let Some(span) = &mut span {
+                span.fail("denied", "not in the manifest's allowed-outbound");
+            }
             tracing::warn!(
                 component = %self.component,
                 request_id = %self.request_id.get(),
@@ -101,7 +146,21 @@ impl WasiHttpHooks for OutboundPolicy {
         );
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            if let Some(span) = &mut span {
+                match &sent {
+                    Ok((response, _)) => {
+                        let status = response.status().as_u16();
+                        span.set("http.response.status_code", i64::from(status));
+                        if status >= 500 {
+                            span.fail(&status.to_string(), format!("answered {status}"));
+                        }
+                    }
+                    Err(err) => span.fail("send", err.to_string()),
+                }
+            }
+            drop(span);
+            let (response, io) = sent?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,

@@ -5,10 +5,12 @@
 
 use std::sync::Arc;
 
+use opentelemetry::trace::SpanKind;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::kv::{self, Error};
-use crate::kv::{KvStore, StoreError};
+use crate::kv::{KvStore, StoreError, StoreFuture};
+use crate::trace::SpanScope;
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Error {
@@ -25,38 +27,107 @@ impl From<StoreError> for Error {
 pub struct KvCtx {
     store: Arc<dyn KvStore>,
     namespace: Arc<str>,
+    trace: SpanScope,
 }
 
 impl KvCtx {
-    /// Access to `store` within `namespace` only.
-    pub fn new(store: Arc<dyn KvStore>, namespace: Arc<str>) -> KvCtx {
-        KvCtx { store, namespace }
+    /// Access to `store` within `namespace` only, each operation a span
+    /// below `trace`'s current one.
+    pub fn new(store: Arc<dyn KvStore>, namespace: Arc<str>, trace: SpanScope) -> KvCtx {
+        KvCtx {
+            store,
+            namespace,
+            trace,
+        }
+    }
+
+    /// Awaits `operation`, the store's future for `op`, in a span that
+    /// names the namespace and the operation, never a key or a value.
+    async fn traced<T>(&self, op: Op, operation: StoreFuture<T>) -> Result<T, Error> {
+        let mut span = self.trace.child(op.span_name(), SpanKind::Client);
+        if let Some(span) = &mut span {
+            span.set("db.system.name", "hive.kv");
+            span.set("db.namespace", self.namespace.to_string());
+            span.set("db.operation.name", op.name());
+        }
+        let result = operation.await;
+        if let (Some(span), Err(err)) = (&mut span, &result) {
+            span.fail(store_error_kind(err), err.to_string());
+        }
+        Ok(result?)
+    }
+}
+
+/// The operations of `hive:service/kv`, as spans name them.
+#[derive(Clone, Copy)]
+enum Op {
+    Get,
+    Set,
+    Delete,
+    ListKeys,
+    Increment,
+    CompareAndSwap,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Get => "get",
+            Op::Set => "set",
+            Op::Delete => "delete",
+            Op::ListKeys => "list-keys",
+            Op::Increment => "increment",
+            Op::CompareAndSwap => "compare-and-swap",
+        }
+    }
+
+    fn span_name(self) -> &'static str {
+        match self {
+            Op::Get => "kv get",
+            Op::Set => "kv set",
+            Op::Delete => "kv delete",
+            Op::ListKeys => "kv list-keys",
+            Op::Increment => "kv increment",
+            Op::CompareAndSwap => "kv compare-and-swap",
+        }
+    }
+}
+
+/// `error.type` of a store failure.
+pub fn store_error_kind(err: &StoreError) -> &'static str {
+    match err {
+        StoreError::InvalidKey(_) => "invalid-key",
+        StoreError::ValueTooLarge(_) => "value-too-large",
+        StoreError::NotANumber => "not-a-number",
+        StoreError::Storage(_) => "storage",
     }
 }
 
 impl kv::Host for KvCtx {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.store.get(&self.namespace, &key).await?)
+        self.traced(Op::Get, self.store.get(&self.namespace, &key))
+            .await
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
-        Ok(self.store.set(&self.namespace, &key, &value).await?)
+        self.traced(Op::Set, self.store.set(&self.namespace, &key, &value))
+            .await
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, Error> {
-        Ok(self.store.delete(&self.namespace, &key).await?)
+        self.traced(Op::Delete, self.store.delete(&self.namespace, &key))
+            .await
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, Error> {
         let limit = limit as usize;
-        Ok(self
-            .store
-            .list_keys(&self.namespace, &prefix, limit)
-            .await?)
+        let list = self.store.list_keys(&self.namespace, &prefix, limit);
+        self.traced(Op::ListKeys, list).await
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
-        Ok(self.store.increment(&self.namespace, &key, delta).await?)
+        let increment = self.store.increment(&self.namespace, &key, delta);
+        self.traced(Op::Increment, increment).await
     }
 
     async fn compare_and_swap(
@@ -68,7 +139,7 @@ impl kv::Host for KvCtx {
         let swap = self
             .store
             .compare_and_swap(&self.namespace, &key, expected.as_deref(), &new);
-        Ok(swap.await?)
+        self.traced(Op::CompareAndSwap, swap).await
     }
 }
 

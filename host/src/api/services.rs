@@ -14,11 +14,13 @@
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
+use opentelemetry::trace::SpanContext;
 use wasmtime::component::{HasSelf, Linker, Val};
 
 use super::bindings::services::{self, CallError};
 use super::bindings::{Request, Response};
 use super::request_id::RequestId;
+use crate::trace::SpanScope;
 
 /// A boxed future, as a trait object's async method returns it.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -33,6 +35,8 @@ pub struct CallScope {
     /// How deep the callee runs below the HTTP request (the request itself
     /// is depth 0, so a direct call is depth 1).
     pub depth: u32,
+    /// The caller's span, which the call's spans go below.
+    pub trace: Option<SpanContext>,
 }
 
 /// How a guest reaches other services; implemented by the host.
@@ -64,6 +68,7 @@ pub struct ServicesCtx {
     caller: Arc<str>,
     request_id: RequestId,
     depth: u32,
+    trace: SpanScope,
 }
 
 impl ServicesCtx {
@@ -74,12 +79,14 @@ impl ServicesCtx {
         caller: Arc<str>,
         request_id: RequestId,
         depth: u32,
+        trace: SpanScope,
     ) -> ServicesCtx {
         ServicesCtx {
             calls,
             caller,
             request_id,
             depth,
+            trace,
         }
     }
 
@@ -89,6 +96,7 @@ impl ServicesCtx {
             caller: self.caller.clone(),
             request_id: self.request_id.get(),
             depth: self.depth + 1,
+            trace: self.trace.current(),
         }
     }
 

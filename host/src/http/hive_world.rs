@@ -9,12 +9,14 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Request, StatusCode};
+use opentelemetry::trace::SpanContext;
 use serde_json::json;
 use tokio::time::Instant;
 
 use super::body::HttpResponse;
 use super::body_budget::Reservation;
 use super::problem::{close_if_unread, failed, problem};
+use super::request_span::RequestTrace;
 use super::{Front, convert};
 use crate::api::bindings;
 use crate::router::InvalidParam;
@@ -44,6 +46,7 @@ pub async fn serve(
             return close_if_unread(response, !req.body().is_end_stream());
         }
     };
+    let trace = req.extensions().get::<RequestTrace>().map(|t| t.0.clone());
     // The reservation lasts as long as the body's bytes do: until the guest
     // has answered.
     let (request, _reservation) =
@@ -54,7 +57,7 @@ pub async fn serve(
     let host = &front.host;
     let component = service.name();
     let metrics = host.metrics();
-    let response = match invoke(&host.runtime, service, request_id, &request).await {
+    let response = match invoke(&host.runtime, service, request_id, trace, &request).await {
         Ok(response) => response,
         Err(failure) => return failed(metrics, &failure, component, request_id),
     };
@@ -78,12 +81,13 @@ pub async fn invoke(
     runtime: &Runtime,
     service: &Arc<Service>,
     request_id: &Arc<str>,
+    trace: Option<SpanContext>,
     request: &bindings::Request,
 ) -> Result<bindings::Response, Failure> {
     call(
         runtime,
         service,
-        Caller::request(request_id.clone()),
+        Caller::request(request_id.clone()).traced(trace),
         async |store, live| {
             let world = live.hive(&mut *store, &service.entry)?;
             world

@@ -17,6 +17,7 @@ pub mod listener;
 pub mod prepend;
 pub mod problem;
 pub mod request;
+pub mod request_span;
 pub mod spin_headers;
 pub mod tls;
 pub mod wasi_http;

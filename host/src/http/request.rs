@@ -13,18 +13,20 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
+use opentelemetry::trace::SpanContext;
 use serde_json::json;
 
 use super::body::{HttpBody, HttpResponse};
 use super::listener::Peer;
 use super::problem::{close_if_unread, problem};
-use super::{Front, auth, hive_world, spin_headers, wasi_http};
+use super::{Front, auth, hive_world, request_span, spin_headers, wasi_http};
 use crate::config::auth::CLAIMS_HEADER;
 use crate::digest::short;
 use crate::logging::escape;
 use crate::runtime::failure_mark::FailureMark;
 use crate::runtime::service::Service;
 use crate::runtime::world::World;
+use crate::trace::HostSpan;
 
 /// Response header carrying the request id, on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -37,15 +39,22 @@ struct Served {
     streamed: Option<FailureMark>,
 }
 
-/// Handles one request and logs one line for it.
+/// Handles one request, logs one line for it and records its span.
 pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
     let started = Instant::now();
     let request_id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     // Method and path outlive the request only for the log line.
     let log_request = tracing::enabled!(target: "hive::request", tracing::Level::INFO);
     let method_path = log_request.then(|| (req.method().clone(), req.uri().path().to_string()));
+    let span = front
+        .host
+        .runtime
+        .tracing()
+        .map(|tracing| request_span::start(tracing, &req, &request_id));
 
-    let (mut response, served) = route_and_call(&front, req, &request_id).await;
+    let context = span.as_ref().map(HostSpan::context);
+    let method = span.as_ref().map(|_| req.method().clone());
+    let (mut response, served) = route_and_call(&front, req, &request_id, context).await;
     let metrics = front.host.metrics();
     metrics.request(
         served
@@ -57,47 +66,63 @@ pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpRes
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    let Some((method, path)) = method_path else {
+    let status = response.status().as_u16();
+    let span = span.map(|mut span| {
+        let route = served
+            .as_ref()
+            .map(|served| (&*served.service, &*served.route));
+        if let Some(method) = &method {
+            request_span::answered(&mut span, method, route, status);
+        }
+        span
+    });
+    let line = method_path.map(|(method, path)| RequestLine {
+        request_id,
+        method,
+        path,
+        status,
+        route: served
+            .as_ref()
+            .map(|served| (served.service.clone(), served.route.clone())),
+        started,
+    });
+    let done = Done { line, span };
+    if done.line.is_none() && done.span.is_none() {
         return Ok(response);
-    };
-    let (line, streamed) = match served {
-        Some(served) => (
-            RequestLine {
-                request_id,
-                method,
-                path,
-                status: response.status().as_u16(),
-                route: Some((served.service, served.route)),
-                started,
-            },
-            served.streamed,
-        ),
-        None => (
-            RequestLine {
-                request_id,
-                method,
-                path,
-                status: response.status().as_u16(),
-                route: None,
-                started,
-            },
-            None,
-        ),
-    };
-    match streamed {
+    }
+    match served.and_then(|served| served.streamed) {
         // A streamed body may still fail after its head: its line is
-        // written once the body is done, saying so.
+        // written, and its span ended, once the body is done.
         Some(mark) => Ok(response.map(|body| {
             LoggedBody {
                 inner: body,
-                line: Some(line),
+                done: Some(done),
                 mark,
             }
             .boxed_unsync()
         })),
         None => {
-            line.write(None);
+            done.finish(None);
             Ok(response)
+        }
+    }
+}
+
+/// What is left to do once a response is sent: its log line and its span.
+struct Done {
+    line: Option<RequestLine>,
+    span: Option<HostSpan>,
+}
+
+impl Done {
+    /// Writes the line and ends the span; `failure` is the kind of a
+    /// failure that came after the response head.
+    fn finish(self, failure: Option<&str>) {
+        if let Some(line) = &self.line {
+            line.write(failure);
+        }
+        if let (Some(mut span), Some(kind)) = (self.span, failure) {
+            span.fail(kind, "failed after the response head was sent");
         }
     }
 }
@@ -107,6 +132,7 @@ async fn route_and_call(
     front: &Front,
     mut req: Request<Incoming>,
     request_id: &Arc<str>,
+    trace: Option<SpanContext>,
 ) -> (HttpResponse, Option<Served>) {
     // Only the host sets the claims header, after verifying a token.
     auth::strip_claims(&mut req);
@@ -133,6 +159,12 @@ async fn route_and_call(
             streamed: None,
         };
         return (*refused, Some(served));
+    }
+
+    // The guest reads its trace context as this host's request span, and
+    // the call path finds it in the request's extensions.
+    if let Some(trace) = trace {
+        request_span::hand_on(&mut req, trace);
     }
 
     // The calls are boxed: their futures hold wasmtime's call state (several
@@ -244,7 +276,7 @@ impl RequestLine {
 /// done (ended, broken off, or dropped by a client that went away).
 struct LoggedBody {
     inner: HttpBody,
-    line: Option<RequestLine>,
+    done: Option<Done>,
     mark: FailureMark,
 }
 
@@ -270,8 +302,8 @@ impl Body for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        if let Some(line) = self.line.take() {
-            line.write(self.mark.kind().map(|kind| kind.name()));
+        if let Some(done) = self.done.take() {
+            done.finish(self.mark.kind().map(|kind| kind.name()));
         }
     }
 }

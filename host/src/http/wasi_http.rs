@@ -28,6 +28,7 @@ use super::guarded_body::GuardedBody;
 use super::guest_run::GuestRun;
 use super::prepend::Prepend;
 use super::problem::{close_if_unread, failed, failure_response, problem};
+use super::request_span::RequestTrace;
 use crate::host::Host;
 use crate::runtime::Runtime;
 use crate::runtime::call::{Caller, acquire_slot, call};
@@ -314,6 +315,10 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let caller = Caller {
         mark: Some(mark),
+        trace: request
+            .extensions()
+            .get::<RequestTrace>()
+            .map(|t| t.0.clone()),
         ..Caller::request(request_id.clone())
     };
     call(runtime, service, caller, async |store, live| {
@@ -346,6 +351,10 @@ pub async fn run_p3(
 ) -> Result<(), Failure> {
     let caller = Caller {
         mark: Some(mark),
+        trace: request
+            .extensions()
+            .get::<RequestTrace>()
+            .map(|t| t.0.clone()),
         ..Caller::request(request_id.clone())
     };
     call(runtime, service, caller, async |store, live| {

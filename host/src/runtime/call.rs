@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::{SpanContext, SpanKind};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, StoreContextMut, UpdateDeadline};
 
@@ -21,6 +22,7 @@ use super::pool::Warm;
 use super::service::Service;
 use super::state::InstanceState;
 use super::world::Live;
+use crate::trace::HostSpan;
 
 /// Nested calls allowed below one HTTP request; deeper is treated as a cycle.
 pub const MAX_CALL_DEPTH: u32 = 8;
@@ -35,6 +37,9 @@ pub struct Caller {
     /// Raised if the call fails, before its instance is dropped (see
     /// [`FailureMark`]); `None` when nothing streams the call's output.
     pub mark: Option<FailureMark>,
+    /// The span the call's work goes below (the request's, a delivery's,
+    /// or a call's server span); `None` when traces are off.
+    pub trace: Option<SpanContext>,
 }
 
 impl Caller {
@@ -44,7 +49,13 @@ impl Caller {
             request_id,
             depth: 0,
             mark: None,
+            trace: None,
         }
+    }
+
+    /// This caller, its work below `trace`.
+    pub fn traced(self, trace: Option<SpanContext>) -> Caller {
+        Caller { trace, ..self }
     }
 }
 
@@ -88,16 +99,27 @@ pub async fn call<R>(
         ),
     };
     store.data_mut().failure_mark = caller.mark;
+    store.data().trace.enter(caller.trace.clone());
     arm_deadline(&mut store, limits.timeout);
 
     let metrics = service.metrics(&runtime.metrics);
     let _running = metrics.in_flight();
     let mut cancelled = CancelGuard::new(service.name(), &caller.request_id);
     let result = tokio::time::timeout(limits.timeout, async {
+        let mut span = instance_span(runtime, &caller.trace, service, live.is_some());
         let mut live = match live {
             Some(live) => live,
-            None => service.entry.instantiate(&mut store).await?,
+            None => match service.entry.instantiate(&mut store).await {
+                Ok(live) => live,
+                Err(err) => {
+                    if let Some(span) = &mut span {
+                        span.fail("instantiate", format!("{err:#}"));
+                    }
+                    return Err(err);
+                }
+            },
         };
+        drop(span);
         let value = run(&mut store, &mut live).await?;
         Ok((live, value))
     })
@@ -133,6 +155,26 @@ pub async fn call<R>(
             Err(failure)
         }
     }
+}
+
+/// The span of getting the call an instance: made fresh (how long that
+/// took) or reused (a mark, nearly no time).
+fn instance_span(
+    runtime: &Runtime,
+    parent: &Option<SpanContext>,
+    service: &Service,
+    reused: bool,
+) -> Option<HostSpan> {
+    let tracing = runtime.tracing()?;
+    let parent = parent.as_ref().filter(|parent| parent.is_sampled())?;
+    let mut span = tracing.child(
+        format!("instantiate {}", service.name()),
+        SpanKind::Internal,
+        parent,
+    )?;
+    span.set("hive.component", service.name().to_string());
+    span.set("hive.instance", if reused { "reused" } else { "fresh" });
+    Some(span)
 }
 
 /// Tears down a finished request's instance after the request has its

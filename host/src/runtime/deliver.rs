@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use opentelemetry::trace::SpanKind;
+
 use super::Runtime;
 use super::call::{Caller, call};
 use super::failure::Failure;
@@ -13,6 +15,7 @@ use super::world::Receiver;
 use crate::api::bindings::event_types::{Delivery as WitDelivery, Disposition};
 use crate::api::messaging::MessageData;
 use crate::queue::Delivery;
+use crate::trace::{HostSpan, REQUEST_ID, extract_pairs};
 
 /// What the handler said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +44,12 @@ pub async fn deliver(
             "the component no longer exports a subscriber".to_string(),
         ));
     };
-    call(
+    let mut span = consumer_span(runtime, service, delivery, topic, &request_id);
+    let caller = Caller::request(request_id).traced(span.as_ref().map(HostSpan::context));
+    let answer = call(
         runtime,
         service,
-        Caller::request(request_id),
+        caller,
         async |store, live| match receiver {
             Receiver::Subscriber => {
                 let wit = WitDelivery {
@@ -80,5 +85,46 @@ pub async fn deliver(
             }
         },
     )
-    .await
+    .await;
+    if let Some(span) = &mut span {
+        match &answer {
+            Ok(Answer::Ack) => {}
+            Ok(Answer::Retry(_, reason)) => {
+                span.fail("retry", reason.clone().unwrap_or_else(|| "retry".into()));
+            }
+            Ok(Answer::DeadLetter(reason)) => span.fail("dead-letter", reason.clone()),
+            Err(failure) => span.fail(failure.kind.name(), failure.describe()),
+        }
+    }
+    answer
+}
+
+/// The consumer span of a delivery: below the publish's span when the
+/// message carries one (so a trace follows an order into whoever handles
+/// its event), else the start of a trace of its own.
+fn consumer_span(
+    runtime: &Runtime,
+    service: &Service,
+    delivery: &Delivery,
+    topic: &str,
+    request_id: &Arc<str>,
+) -> Option<HostSpan> {
+    let tracing = runtime.tracing()?;
+    let producer = extract_pairs(&delivery.header.metadata);
+    let mut span = tracing.root(
+        format!("process {topic}"),
+        SpanKind::Consumer,
+        producer.as_ref(),
+    );
+    span.set("messaging.system", "hive");
+    span.set("messaging.operation.type", "process");
+    span.set("messaging.destination.name", topic.to_string());
+    span.set("messaging.message.id", delivery.header.id.clone());
+    span.set(
+        "messaging.message.delivery_count",
+        i64::from(delivery.attempt),
+    );
+    span.set("hive.component", service.name().to_string());
+    span.set(REQUEST_ID, request_id.to_string());
+    Some(span)
 }

@@ -40,6 +40,7 @@ use crate::api::services::Calls;
 use crate::kv::KvStore;
 use crate::metrics::Metrics;
 use crate::queue::EventStore;
+use crate::trace::Tracing;
 
 /// What every instance is made with: the engines, the grants its contexts
 /// draw on, and the metrics its calls are counted in.
@@ -65,6 +66,7 @@ impl Runtime {
         stores: (Arc<dyn KvStore>, Arc<dyn EventStore>),
         metrics: Arc<Metrics>,
         calls: Weak<dyn Calls>,
+        tracing: Option<Arc<Tracing>>,
     ) -> Runtime {
         let (kv, events) = stores;
         Runtime {
@@ -75,10 +77,16 @@ impl Runtime {
                 calls,
                 events,
                 metrics: metrics.clone(),
+                tracing,
             },
             metrics,
             _ticker: ticker,
         }
+    }
+
+    /// Where spans are made; `None` when traces are off.
+    pub fn tracing(&self) -> Option<&Arc<Tracing>> {
+        self.grants.tracing.as_ref()
     }
 
     /// The event store instances publish to.

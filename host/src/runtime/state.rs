@@ -27,6 +27,7 @@ use crate::api::stdio::GuestOutput;
 use crate::kv::KvStore;
 use crate::metrics::Metrics;
 use crate::queue::EventStore;
+use crate::trace::{SpanScope, Tracing};
 
 /// Per-instance host state.
 pub struct InstanceState {
@@ -46,6 +47,8 @@ pub struct InstanceState {
     keyvalue: KeyValueCtx,
     /// The request being served, shared with the contexts that tag output.
     request_id: RequestId,
+    /// The span the contexts' spans go below, shared with them.
+    pub(crate) trace: SpanScope,
     /// The service's name, for the WASI context's stdout and stderr.
     component: Arc<str>,
     /// Made on the guest's first WASI call (see [`guest_wasi`]).
@@ -75,6 +78,8 @@ pub(crate) struct Grants {
     pub events: Arc<dyn EventStore>,
     /// Where publishes are counted.
     pub metrics: Arc<Metrics>,
+    /// Where spans are made; `None` when traces are off.
+    pub tracing: Option<Arc<Tracing>>,
 }
 
 impl InstanceState {
@@ -88,17 +93,24 @@ impl InstanceState {
     ) -> InstanceState {
         let name = &service.name;
         let request_id = RequestId::new(request_id);
+        let trace = SpanScope::new(grants.tracing.as_ref());
         InstanceState {
             log: LogCtx::new(name.clone(), request_id.clone()),
             config: ConfigCtx::new(service.config.clone()),
-            kv: KvCtx::new(grants.kv.clone(), name.clone()),
+            kv: KvCtx::new(grants.kv.clone(), name.clone(), trace.clone()),
             services: ServicesCtx::new(
                 grants.calls.clone(),
                 name.clone(),
                 request_id.clone(),
                 depth,
+                trace.clone(),
             ),
-            events: EventsCtx::new(grants.events.clone(), name.clone(), grants.metrics.clone()),
+            events: EventsCtx::new(
+                grants.events.clone(),
+                name.clone(),
+                grants.metrics.clone(),
+                trace.clone(),
+            ),
             messaging: MessagingCtx::new(
                 grants.events.clone(),
                 name.clone(),
@@ -109,8 +121,10 @@ impl InstanceState {
                 name.clone(),
                 request_id.clone(),
                 service.allowed_outbound.clone(),
+                trace.clone(),
             ),
             request_id,
+            trace,
             component: name.clone(),
             wasi: None,
             table: ResourceTable::new(),

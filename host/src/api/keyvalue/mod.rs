@@ -384,7 +384,7 @@ mod tests {
     async fn the_default_bucket_is_what_hive_kv_sees() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn KvStore> = Arc::new(RedbStore::open(dir.path()).unwrap());
-        let mut hive = KvCtx::new(store.clone(), "shop".into());
+        let mut hive = KvCtx::new(store.clone(), "shop".into(), Default::default());
         hive_kv::Host::set(&mut hive, "greeting".into(), b"hej".to_vec())
             .await
             .unwrap();

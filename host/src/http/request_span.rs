@@ -1,0 +1,83 @@
+//! The server span of an HTTP request: started from the client's
+//! `traceparent` (or starting a trace), named and labelled once routing
+//! says which service and route answer, and handed on to the guest as the
+//! request's own `traceparent` and to the call path in the request's
+//! extensions.
+
+use http::HeaderValue;
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use opentelemetry::trace::{SpanContext, SpanKind};
+
+use crate::digest::short;
+use crate::runtime::service::Service;
+use crate::trace::{HostSpan, REQUEST_ID, TRACESTATE, Tracing, extract, traceparent};
+
+/// The trace context a request's call runs below, in its extensions.
+#[derive(Clone, Debug)]
+pub struct RequestTrace(pub SpanContext);
+
+/// Starts the span of `req`, below the client's span if it sent one.
+pub fn start(tracing: &Tracing, req: &Request<Incoming>, request_id: &str) -> HostSpan {
+    let parent = extract(req.headers());
+    let mut span = tracing.root(method_name(req.method()), SpanKind::Server, parent.as_ref());
+    if span.is_recording() {
+        span.set("http.request.method", method_name(req.method()));
+        span.set("url.path", req.uri().path().to_string());
+        span.set("url.scheme", "http");
+        span.set(REQUEST_ID, request_id.to_string());
+    }
+    span
+}
+
+/// Names `span` after the route that answered and records the answer; a
+/// 5xx is an error, as the HTTP conventions have it for a server.
+pub fn answered(
+    span: &mut HostSpan,
+    method: &Method,
+    route: Option<(&Service, &str)>,
+    status: u16,
+) {
+    if !span.is_recording() {
+        return;
+    }
+    if let Some((service, route)) = route {
+        span.rename(format!("{} {route}", method_name(method)));
+        span.set("http.route", route.to_string());
+        span.set("hive.component", service.name().to_string());
+        span.set("hive.version", short(service.digest()).to_string());
+    }
+    span.set("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.fail(&status.to_string(), format!("answered {status}"));
+    }
+}
+
+/// Replaces the client's trace headers with the request span's and puts
+/// the span in the request's extensions for the call path.
+pub fn hand_on(req: &mut Request<Incoming>, trace: SpanContext) {
+    req.headers_mut().remove(TRACESTATE);
+    for (name, value) in traceparent(&trace) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            req.headers_mut().insert(name, value);
+        }
+    }
+    req.extensions_mut().insert(RequestTrace(trace));
+}
+
+/// The method as a span wants it: a known one as a constant, any other as
+/// `_OTHER`, so a client cannot make up span names.
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
