@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::host::{Host, NOT_GRANTED_CALL as NOT_GRANTED};
+use crate::trace::EdgeLatency;
 
 /// The whole graph.
 #[derive(Debug, Serialize)]
@@ -57,6 +58,22 @@ pub struct Edge {
     pub calls: u64,
     /// Of those, the ones that failed.
     pub errors: u64,
+    /// Latencies of its calls among the host's recent spans, when traces
+    /// are on and some were recorded.
+    pub latency: Option<Latency>,
+}
+
+/// An edge's latencies, from its calls' client spans.
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    /// Calls among the recent spans.
+    pub count: usize,
+    /// Median, in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, in milliseconds.
+    pub p99_ms: f64,
+    /// The request of the slowest call, whose waterfall shows why.
+    pub slowest_request: Option<String>,
 }
 
 /// The graph of `host`'s current deployment.
@@ -105,6 +122,7 @@ pub fn graph(host: &Host) -> Graph {
                 granted,
                 calls: 0,
                 errors: 0,
+                latency: None,
             });
         }
     }
@@ -129,6 +147,9 @@ pub fn graph(host: &Host) -> Graph {
         })
         .collect();
     add_events(&mut edges, host.metrics().events.publishers(), &subscribers);
+    if let Some(tracing) = host.runtime.tracing() {
+        add_latencies(&mut edges, tracing.recent().edge_latencies());
+    }
     Graph { nodes, edges }
 }
 
@@ -149,6 +170,26 @@ fn add_events(
                 granted: true,
                 calls: count,
                 errors: 0,
+                latency: None,
+            });
+        }
+    }
+}
+
+/// Puts the recent spans' latencies on the call edges they measure.
+fn add_latencies(edges: &mut [Edge], latencies: Vec<EdgeLatency>) {
+    for measured in latencies {
+        let edge = edges.iter_mut().find(|e| {
+            e.from == measured.from
+                && e.to.as_deref() == Some(&*measured.to)
+                && e.via == measured.via
+        });
+        if let Some(edge) = edge {
+            edge.latency = Some(Latency {
+                count: measured.count,
+                p50_ms: measured.p50_ms,
+                p99_ms: measured.p99_ms,
+                slowest_request: measured.slowest_request,
             });
         }
     }
@@ -179,6 +220,7 @@ fn add_calls(edges: &mut Vec<Edge>, calls: BTreeMap<(String, String, String), (u
                 via,
                 calls: count,
                 errors: failed,
+                latency: None,
             }),
         }
     }
@@ -260,6 +302,7 @@ mod tests {
             granted: true,
             calls: 0,
             errors: 0,
+            latency: None,
         }];
         let mut calls = BTreeMap::new();
         calls.insert(

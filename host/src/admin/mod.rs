@@ -22,6 +22,7 @@ pub mod failures;
 pub mod graph;
 pub mod origin;
 pub mod stats;
+pub mod traces;
 pub mod versions;
 pub mod wit;
 
@@ -228,6 +229,7 @@ async fn route(admin: &Admin, req: Request<Incoming>) -> HttpResponse {
                 (&Method::GET, ["requests", id, "logs"]) => {
                     json_response(StatusCode::OK, &failures::request_logs(id))
                 }
+                (&Method::GET, ["requests", id, "trace"]) => traces::trace(host, id),
                 (&Method::GET, ["components", name, "versions"]) => versions::list(host, name),
                 (&Method::POST, ["components", name, "rollback"]) => {
                     let to = parameter(&query, "to");

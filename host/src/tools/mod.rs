@@ -9,4 +9,5 @@ pub mod dev;
 pub mod inspect;
 pub mod new;
 pub mod top;
+pub mod trace_tree;
 pub mod wit;
