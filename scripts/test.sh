@@ -14,5 +14,6 @@ ensure_haproxy             # the failover test
 ensure_apt openssl openssl # the TLS test's certificate
 ensure_apt curl curl       # the TLS test's client
 ensure_python_servers      # gunicorn and uvicorn, beside which the Flask and Starlette apps are compared
+ensure_otel_proto          # the trace tests' OTLP receiver decodes with the OpenTelemetry protobufs
 
 cargo test --release --workspace "$@"

@@ -106,6 +106,25 @@ ensure_python_servers() {
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_SERVERS[@]}"
 }
 
+# ensure_otel_proto: the OpenTelemetry project's protobuf definitions for
+# Python, in a virtualenv of their own ($HIVE_TOOLS/otel): the trace tests'
+# OTLP receiver decodes Hive's exports with them.
+OTEL_PROTO=opentelemetry-proto==1.45.2
+ensure_otel_proto() {
+    local venv="$HIVE_TOOLS/otel"
+    if "$venv/bin/python" -m pip freeze 2>/dev/null | grep -qx "$OTEL_PROTO"; then
+        return 0
+    fi
+    command -v python3 >/dev/null 2>&1 || {
+        echo "tools: python3 is needed for the OTLP receiver" >&2
+        return 1
+    }
+    _tools_say "installing $OTEL_PROTO into $venv"
+    mkdir -p "$HIVE_TOOLS"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$OTEL_PROTO"
+}
+
 # Run as a script: ensure each tool named on the command line.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     set -euo pipefail
