@@ -180,16 +180,13 @@ impl Calls for Host {
                 }
             };
             let mut spans = self.runtime.tracing().and_then(|tracing| {
-                tracing.call(
-                    scope.trace.as_ref(),
-                    &CallSite {
-                        caller: &scope.caller,
-                        callee: callee.name(),
-                        via: "services.call",
-                        method: &format!("{} {}", request.method, request.route),
-                        request_id: &scope.request_id,
-                    },
-                )
+                tracing.call(scope.trace.as_ref(), || CallSite {
+                    caller: scope.caller.clone(),
+                    callee: callee.info.name.clone(),
+                    via: Arc::from("services.call"),
+                    method: Arc::from(format!("{} {}", request.method, request.route)),
+                    request_id: scope.request_id.clone(),
+                })
             });
             // The callee reads its trace context as a request would carry it.
             request.headers.retain(|(name, _)| {
@@ -261,16 +258,13 @@ impl Calls for Host {
                 );
             };
             let mut spans = self.runtime.tracing().and_then(|tracing| {
-                tracing.call(
-                    scope.trace.as_ref(),
-                    &CallSite {
-                        caller: &scope.caller,
-                        callee: provider.name(),
-                        via: &interface,
-                        method: &func,
-                        request_id: &scope.request_id,
-                    },
-                )
+                tracing.call(scope.trace.as_ref(), || CallSite {
+                    caller: scope.caller.clone(),
+                    callee: provider.info.name.clone(),
+                    via: interface.clone(),
+                    method: func.clone(),
+                    request_id: scope.request_id.clone(),
+                })
             });
             let caller = Caller {
                 request_id: scope.request_id.clone(),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -46,9 +47,11 @@ impl KvCtx {
     async fn traced<T>(&self, op: Op, operation: StoreFuture<T>) -> Result<T, Error> {
         let mut span = self.trace.child(op.span_name(), SpanKind::Client);
         if let Some(span) = &mut span {
-            span.set("db.system.name", "hive.kv");
-            span.set("db.namespace", self.namespace.to_string());
-            span.set("db.operation.name", op.name());
+            span.set_all([
+                KeyValue::new("db.system.name", "hive.kv"),
+                KeyValue::new("db.namespace", self.namespace.clone()),
+                KeyValue::new("db.operation.name", op.name()),
+            ]);
         }
         let result = operation.await;
         if let (Some(span), Err(err)) = (&mut span, &result) {

@@ -70,7 +70,7 @@ pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpRes
     let span = span.map(|mut span| {
         let route = served
             .as_ref()
-            .map(|served| (&*served.service, &*served.route));
+            .map(|served| (&*served.service, &served.route));
         if let Some(method) = &method {
             request_span::answered(&mut span, method, route, status);
         }

@@ -4,9 +4,12 @@
 //! request's own `traceparent` and to the call path in the request's
 //! extensions.
 
+use std::sync::Arc;
+
 use http::HeaderValue;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanContext, SpanKind};
 
 use crate::digest::short;
@@ -18,14 +21,16 @@ use crate::trace::{HostSpan, REQUEST_ID, TRACESTATE, Tracing, extract, tracepare
 pub struct RequestTrace(pub SpanContext);
 
 /// Starts the span of `req`, below the client's span if it sent one.
-pub fn start(tracing: &Tracing, req: &Request<Incoming>, request_id: &str) -> HostSpan {
+pub fn start(tracing: &Tracing, req: &Request<Incoming>, request_id: &Arc<str>) -> HostSpan {
     let parent = extract(req.headers());
     let mut span = tracing.root(method_name(req.method()), SpanKind::Server, parent.as_ref());
     if span.is_recording() {
-        span.set("http.request.method", method_name(req.method()));
-        span.set("url.path", req.uri().path().to_string());
-        span.set("url.scheme", "http");
-        span.set(REQUEST_ID, request_id.to_string());
+        span.set_all([
+            KeyValue::new("http.request.method", method_name(req.method())),
+            KeyValue::new("url.path", req.uri().path().to_string()),
+            KeyValue::new("url.scheme", "http"),
+            KeyValue::new(REQUEST_ID, request_id.clone()),
+        ]);
     }
     span
 }
@@ -35,7 +40,7 @@ pub fn start(tracing: &Tracing, req: &Request<Incoming>, request_id: &str) -> Ho
 pub fn answered(
     span: &mut HostSpan,
     method: &Method,
-    route: Option<(&Service, &str)>,
+    route: Option<(&Service, &Arc<str>)>,
     status: u16,
 ) {
     if !span.is_recording() {
@@ -43,11 +48,15 @@ pub fn answered(
     }
     if let Some((service, route)) = route {
         span.rename(format!("{} {route}", method_name(method)));
-        span.set("http.route", route.to_string());
-        span.set("hive.component", service.name().to_string());
-        span.set("hive.version", short(service.digest()).to_string());
+        span.set_all([
+            KeyValue::new("http.route", route.clone()),
+            KeyValue::new("hive.component", service.info.name.clone()),
+            KeyValue::new("hive.version", short(service.digest()).to_string()),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+        ]);
+    } else {
+        span.set("http.response.status_code", i64::from(status));
     }
-    span.set("http.response.status_code", i64::from(status));
     if status >= 500 {
         span.fail(&status.to_string(), format!("answered {status}"));
     }

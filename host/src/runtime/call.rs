@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanContext, SpanKind};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, StoreContextMut, UpdateDeadline};
@@ -172,8 +173,10 @@ fn instance_span(
         SpanKind::Internal,
         parent,
     )?;
-    span.set("hive.component", service.name().to_string());
-    span.set("hive.instance", if reused { "reused" } else { "fresh" });
+    span.set_all([
+        KeyValue::new("hive.component", service.info.name.clone()),
+        KeyValue::new("hive.instance", if reused { "reused" } else { "fresh" }),
+    ]);
     Some(span)
 }
 

@@ -3,6 +3,9 @@
 //! the callee's server span below it, which the callee's own work (its
 //! instance, its kv operations, its calls) goes below.
 
+use std::sync::Arc;
+
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanContext, SpanKind};
 
 use super::recent::{CALLEE, CALLER, REQUEST_ID, VIA};
@@ -15,38 +18,48 @@ pub struct CallSpans {
     client: HostSpan,
 }
 
-/// What a call is, for its spans.
-pub struct CallSite<'a> {
+/// What a call is, for its spans (shared strings: a span keeps them
+/// without copying).
+pub struct CallSite {
     /// The calling service.
-    pub caller: &'a str,
+    pub caller: Arc<str>,
     /// The service called.
-    pub callee: &'a str,
+    pub callee: Arc<str>,
     /// The interface, or `services.call`.
-    pub via: &'a str,
-    /// The function, or the request's method and path.
-    pub method: &'a str,
+    pub via: Arc<str>,
+    /// The function, or the request's method and route.
+    pub method: Arc<str>,
     /// The request the call serves.
-    pub request_id: &'a str,
+    pub request_id: Arc<str>,
 }
 
 impl Tracing {
     /// The spans of the call `site` below `parent`; `None` when the parent
-    /// is not recorded.
-    pub fn call(&self, parent: Option<&SpanContext>, site: &CallSite<'_>) -> Option<CallSpans> {
+    /// is not recorded (and then `site` is never made).
+    pub fn call(
+        &self,
+        parent: Option<&SpanContext>,
+        site: impl FnOnce() -> CallSite,
+    ) -> Option<CallSpans> {
         let parent = parent.filter(|parent| parent.is_sampled())?;
+        let site = site();
         let name = format!("{} {}", site.via, site.method);
         let mut client = self.child(name.clone(), SpanKind::Client, parent)?;
-        client.set("rpc.system", "hive");
-        client.set(VIA, site.via.to_string());
-        client.set("rpc.method", site.method.to_string());
-        client.set(CALLER, site.caller.to_string());
-        client.set(CALLEE, site.callee.to_string());
-        client.set(REQUEST_ID, site.request_id.to_string());
+        client.set_all([
+            KeyValue::new("rpc.system", "hive"),
+            KeyValue::new(VIA, site.via.clone()),
+            KeyValue::new("rpc.method", site.method.clone()),
+            KeyValue::new(CALLER, site.caller),
+            KeyValue::new(CALLEE, site.callee.clone()),
+            KeyValue::new(REQUEST_ID, site.request_id),
+        ]);
         let mut server = self.child(name, SpanKind::Server, &client.context())?;
-        server.set("rpc.system", "hive");
-        server.set(VIA, site.via.to_string());
-        server.set("rpc.method", site.method.to_string());
-        server.set("hive.component", site.callee.to_string());
+        server.set_all([
+            KeyValue::new("rpc.system", "hive"),
+            KeyValue::new(VIA, site.via),
+            KeyValue::new("rpc.method", site.method),
+            KeyValue::new("hive.component", site.callee),
+        ]);
         Some(CallSpans { server, client })
     }
 }

@@ -1,18 +1,27 @@
 //! The host's recent spans, kept in a ring: what the console draws as a
 //! request's waterfall, what `hive trace` prints, and where the service
 //! graph's edges get their latencies, with no collector anywhere.
+//!
+//! A busy host turns its ring over in seconds, and the traces worth
+//! looking at are the failed ones: spans of a trace with an error in it
+//! move, when the ring lets go of them, into a second ring of their own.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use opentelemetry::Value;
-use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use serde::Serialize;
 
 /// How many finished spans a host keeps.
-pub const KEPT_SPANS: usize = 20_000;
+pub const KEPT_SPANS: usize = 8192;
+/// How many spans of failed traces it keeps besides.
+const KEPT_FAILED_SPANS: usize = 4096;
+/// How many failed traces it remembers to keep.
+const FAILED_TRACES: usize = 256;
 
 /// The attribute naming the Hive request a span serves.
 pub const REQUEST_ID: &str = "hive.request.id";
@@ -23,10 +32,50 @@ pub const CALLEE: &str = "hive.callee";
 /// On a call's client span: the interface, or `services.call`.
 pub const VIA: &str = "rpc.service";
 
-/// The last [`KEPT_SPANS`] spans, oldest first.
+/// The last [`KEPT_SPANS`] spans, oldest first, and spans of recent
+/// failed traces.
 pub struct Recent {
-    spans: Mutex<VecDeque<SpanData>>,
+    rings: Mutex<Rings>,
     cap: usize,
+}
+
+struct Rings {
+    all: VecDeque<Kept>,
+    failed: VecDeque<Kept>,
+    /// Traces with an error span, oldest first, and the same as a set.
+    failed_traces: VecDeque<TraceId>,
+    failed_set: HashSet<TraceId>,
+}
+
+/// What is kept of a span: what the views need, moved out of its data.
+struct Kept {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_span_id: SpanId,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    start_time: SystemTime,
+    end_time: SystemTime,
+    status: Status,
+    attributes: Vec<KeyValue>,
+    events: Vec<Cow<'static, str>>,
+}
+
+impl From<SpanData> for Kept {
+    fn from(span: SpanData) -> Kept {
+        Kept {
+            trace_id: span.span_context.trace_id(),
+            span_id: span.span_context.span_id(),
+            parent_span_id: span.parent_span_id,
+            name: span.name,
+            kind: span.span_kind,
+            start_time: span.start_time,
+            end_time: span.end_time,
+            status: span.status,
+            attributes: span.attributes,
+            events: span.events.events.into_iter().map(|e| e.name).collect(),
+        }
+    }
 }
 
 /// One trace, as the console and `hive trace` show it.
@@ -88,32 +137,51 @@ impl Recent {
     /// A ring of at most `cap` spans.
     pub fn new(cap: usize) -> Recent {
         Recent {
-            spans: Mutex::new(VecDeque::with_capacity(cap.min(1024))),
+            rings: Mutex::new(Rings {
+                all: VecDeque::with_capacity(cap),
+                failed: VecDeque::new(),
+                failed_traces: VecDeque::new(),
+                failed_set: HashSet::new(),
+            }),
             cap,
         }
     }
 
-    /// Keeps `span`, forgetting the oldest when full.
+    /// Keeps `span`, letting go of the oldest when full (into the failed
+    /// ring, if its trace failed).
     pub fn push(&self, span: SpanData) {
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        if spans.len() >= self.cap {
-            spans.pop_front();
+        let span = Kept::from(span);
+        let mut rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(span.status, Status::Error { .. }) && !rings.failed_set.contains(&span.trace_id)
+        {
+            rings.failed_set.insert(span.trace_id);
+            rings.failed_traces.push_back(span.trace_id);
+            if rings.failed_traces.len() > FAILED_TRACES
+                && let Some(old) = rings.failed_traces.pop_front()
+            {
+                rings.failed_set.remove(&old);
+            }
         }
-        spans.push_back(span);
+        if rings.all.len() >= self.cap
+            && let Some(old) = rings.all.pop_front()
+            && rings.failed_set.contains(&old.trace_id)
+        {
+            if rings.failed.len() >= KEPT_FAILED_SPANS {
+                rings.failed.pop_front();
+            }
+            rings.failed.push_back(old);
+        }
+        rings.all.push_back(span);
     }
 
     /// The trace of the request `request_id`, if this host kept a span of it.
     pub fn trace_of_request(&self, request_id: &str) -> Option<TraceView> {
-        let spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        let trace_id = spans
-            .iter()
+        let rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
+        let spans = || rings.failed.iter().chain(rings.all.iter());
+        let trace_id = spans()
             .find(|span| attribute(span, REQUEST_ID).as_deref() == Some(request_id))?
-            .span_context
-            .trace_id();
-        let mut trace: Vec<&SpanData> = spans
-            .iter()
-            .filter(|span| span.span_context.trace_id() == trace_id)
-            .collect();
+            .trace_id;
+        let mut trace: Vec<&Kept> = spans().filter(|span| span.trace_id == trace_id).collect();
         trace.sort_by_key(|span| span.start_time);
         let origin = trace
             .first()
@@ -127,10 +195,10 @@ impl Recent {
 
     /// p50 and p99 of each edge's calls among the kept spans.
     pub fn edge_latencies(&self) -> Vec<EdgeLatency> {
-        let spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
+        let rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
         let mut edges: BTreeMap<(String, String, String), Vec<(u64, Option<String>)>> =
             BTreeMap::new();
-        for span in spans.iter().filter(|s| s.span_kind == SpanKind::Client) {
+        for span in rings.all.iter().filter(|s| s.kind == SpanKind::Client) {
             let (Some(from), Some(to), Some(via)) = (
                 attribute(span, CALLER),
                 attribute(span, CALLEE),
@@ -143,7 +211,7 @@ impl Recent {
                 .or_default()
                 .push((micros(span), attribute(span, REQUEST_ID)));
         }
-        drop(spans);
+        drop(rings);
         edges
             .into_iter()
             .map(|((from, to, via), mut calls)| {
@@ -166,7 +234,7 @@ impl Recent {
     }
 }
 
-fn attribute(span: &SpanData, key: &str) -> Option<String> {
+fn attribute(span: &Kept, key: &str) -> Option<String> {
     span.attributes
         .iter()
         .find(|kv| kv.key.as_str() == key)
@@ -180,13 +248,13 @@ fn text(value: &Value) -> String {
     }
 }
 
-fn micros(span: &SpanData) -> u64 {
+fn micros(span: &Kept) -> u64 {
     span.end_time
         .duration_since(span.start_time)
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-fn view(span: &SpanData, origin: SystemTime) -> SpanView {
+fn view(span: &Kept, origin: SystemTime) -> SpanView {
     let (status, status_message) = match &span.status {
         Status::Ok => ("ok", None),
         Status::Error { description } => ("error", Some(description.to_string())),
@@ -194,11 +262,10 @@ fn view(span: &SpanData, origin: SystemTime) -> SpanView {
     };
     let parent = span.parent_span_id;
     SpanView {
-        span_id: span.span_context.span_id().to_string(),
-        parent_span_id: (parent != opentelemetry::trace::SpanId::INVALID)
-            .then(|| parent.to_string()),
+        span_id: span.span_id.to_string(),
+        parent_span_id: (parent != SpanId::INVALID).then(|| parent.to_string()),
         name: span.name.to_string(),
-        kind: match span.span_kind {
+        kind: match span.kind {
             SpanKind::Server => "server",
             SpanKind::Client => "client",
             SpanKind::Producer => "producer",
@@ -217,6 +284,62 @@ fn view(span: &SpanData, origin: SystemTime) -> SpanView {
             .iter()
             .map(|kv| (kv.key.as_str().to_string(), text(&kv.value)))
             .collect(),
-        events: span.events.iter().map(|e| e.name.to_string()).collect(),
+        events: span.events.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use std::time::Duration;
+
+    fn span(trace: u128, id: u64, request: &str, failed: bool) -> SpanData {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(id),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: "GET /hello".into(),
+            start_time: start,
+            end_time: start + Duration::from_micros(1500),
+            attributes: vec![KeyValue::new(REQUEST_ID, request.to_string())],
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: if failed {
+                Status::error("trap")
+            } else {
+                Status::Unset
+            },
+            instrumentation_scope: InstrumentationScope::default(),
+        }
+    }
+
+    #[test]
+    fn a_failed_trace_outlives_the_ring_and_a_fine_one_does_not() {
+        let recent = Recent::new(4);
+        recent.push(span(1, 1, "failed", true));
+        recent.push(span(2, 2, "fine", false));
+        for n in 3..20 {
+            recent.push(span(u128::from(n), n, "later", false));
+        }
+        let kept = recent
+            .trace_of_request("failed")
+            .expect("the failed trace is kept");
+        assert_eq!(kept.spans.len(), 1);
+        assert_eq!(kept.spans[0].status, "error");
+        assert_eq!(kept.spans[0].duration_us, 1500);
+        assert!(recent.trace_of_request("fine").is_none());
+        assert!(recent.trace_of_request("later").is_some());
     }
 }

@@ -35,6 +35,13 @@ impl HostSpan {
         }
     }
 
+    /// Sets several attributes at once (one growth of the span's list).
+    pub fn set_all<const N: usize>(&mut self, attributes: [KeyValue; N]) {
+        if self.0.is_recording() {
+            self.0.set_attributes(attributes);
+        }
+    }
+
     /// Renames it, once what it is became known (a request's route).
     pub fn rename(&mut self, name: impl Into<Cow<'static, str>>) {
         if self.0.is_recording() {

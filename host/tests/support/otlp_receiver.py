@@ -4,7 +4,8 @@ It takes `POST /v1/traces` (protobuf, optionally gzip) and decodes each
 export with the OpenTelemetry project's own definitions
 (`opentelemetry-proto`), keeping the spans; `GET /spans` answers them as
 JSON. `--delay S` makes every export wait S seconds before its answer (a
-slow collector). It prints `listening PORT` once it takes connections.
+slow collector); `--discard` answers without decoding or keeping (a
+collector that costs the benchmark's machine little). It prints `listening PORT` once it takes connections.
 """
 
 import argparse
@@ -58,6 +59,7 @@ def decoded(body):
 
 class Handler(BaseHTTPRequestHandler):
     delay = 0.0
+    discard = False
 
     def do_POST(self):
         length = int(self.headers.get("content-length") or 0)
@@ -68,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         try:
-            spans = decoded(body)
+            spans = [] if self.discard else decoded(body)
         except Exception as err:  # a malformed export is the host's bug
             self.send_error(400, str(err))
             return
@@ -99,8 +101,10 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--discard", action="store_true")
     args = parser.parse_args()
     Handler.delay = args.delay
+    Handler.discard = args.discard
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(f"listening {server.server_address[1]}", flush=True)
