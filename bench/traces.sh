@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# What traces cost: the same host binary three times side by side, at its
+# What traces cost: the same host binary four times side by side, at its
 # defaults (log level included) but for traces: off (--traces=false),
 # sampling 1% (parentbased_traceidratio 0.01) and sampling everything
-# (the default, parentbased_always_on); the two that trace export over
-# OTLP/HTTP to a collector that answers without decoding. Measured on
+# (parentbased_always_on), both exporting over OTLP/HTTP to a collector
+# that answers without decoding (on the same machine, so its CPU counts),
+# and Hive at its defaults (every trace kept for the console, no
+# collector). Measured on
 # `/hello` and on the shop's `POST /orders` (typed calls to users and
 # inventory, kv writes, the outbox commit), rounds alternating between the
 # hosts. Loopback only; each run bounded in time.
@@ -50,7 +52,9 @@ start() {
         cp "deploy/$service.wasm" "$WORK/$name/"
         [ -f "deploy/$service.toml" ] && cp "deploy/$service.toml" "$WORK/$name/"
     done
-    OTEL_EXPORTER_OTLP_ENDPOINT="$COLLECTOR" "$HIVE" serve --dir "$WORK/$name" \
+    local endpoint="$COLLECTOR"
+    [ "$name" = default ] && endpoint=""
+    OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" "$HIVE" serve --dir "$WORK/$name" \
         --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
         --cache-dir "$WORK/cache-$name" --data "$WORK/data-$name" --no-watch "$@" \
         >"$WORK/$name.log" 2>&1 &
@@ -65,6 +69,7 @@ start() {
 start off 18900 --traces=false
 start ratio 18910 --trace-sampler parentbased_traceidratio --trace-sampler-arg 0.01
 start all 18920
+start default 18930
 
 cat >"$WORK/order.lua" <<'LUA'
 wrk.method = "POST"
@@ -83,28 +88,39 @@ rate() {
         awk '/Requests\/sec/ { print $2 }'
 }
 
-echo "traces off / 1% / 100%, ${SECS} s per run at $CONNS connections, $ROUNDS rounds"
+echo "traces off / 1% / 100% / defaults, ${SECS} s per run at $CONNS connections, $ROUNDS rounds"
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 for path in /hello /orders; do
     ratios_low=()
     ratios_all=()
+    ratios_default=()
     for round in $(seq 1 "$ROUNDS"); do
         # Each round starts with a different host, so no setting always
         # runs first (or right after the busiest one).
-        case $((round % 3)) in
-            1) off="$(rate 18900 "$path")"; low="$(rate 18910 "$path")"; all="$(rate 18920 "$path")" ;;
-            2) low="$(rate 18910 "$path")"; all="$(rate 18920 "$path")"; off="$(rate 18900 "$path")" ;;
-            0) all="$(rate 18920 "$path")"; off="$(rate 18900 "$path")"; low="$(rate 18910 "$path")" ;;
-        esac
-        r_low="$(awk -v a="$low" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
-        r_all="$(awk -v a="$all" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
+        order=(off low all default)
+        shift_by=$(((round - 1) % 4))
+        order=("${order[@]:$shift_by}" "${order[@]:0:$shift_by}")
+        declare -A rates=()
+        for name in "${order[@]}"; do
+            case $name in
+                off) rates[off]="$(rate 18900 "$path")" ;;
+                low) rates[low]="$(rate 18910 "$path")" ;;
+                all) rates[all]="$(rate 18920 "$path")" ;;
+                default) rates[default]="$(rate 18930 "$path")" ;;
+            esac
+        done
+        r_low="$(ratio "${rates[low]}" "${rates[off]}")"
+        r_all="$(ratio "${rates[all]}" "${rates[off]}")"
+        r_default="$(ratio "${rates[default]}" "${rates[off]}")"
         ratios_low+=("$r_low")
         ratios_all+=("$r_all")
-        echo "$path round $round: off $off, 1% $low ($r_low), 100% $all ($r_all) req/s"
+        ratios_default+=("$r_default")
+        echo "$path round $round: off ${rates[off]}, 1% ${rates[low]} ($r_low), 100% ${rates[all]} ($r_all), defaults ${rates[default]} ($r_default) req/s"
     done
-    median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-    echo "$path median ratio: 1% $(median "${ratios_low[@]}"), 100% $(median "${ratios_all[@]}")"
+    echo "$path median ratio: 1% $(median "${ratios_low[@]}"), 100% $(median "${ratios_all[@]}"), defaults $(median "${ratios_default[@]}")"
 done
-for target in off:18901 ratio:18911 all:18921; do
+for target in off:18901 ratio:18911 all:18921 default:18931; do
     metrics="$(curl -s "127.0.0.1:${target##*:}/metrics")"
     dropped="$(awk '/^hive_trace_spans_dropped_total/ { print $2 }' <<<"$metrics")"
     exported="$(awk '/^hive_trace_spans_exported_total/ { print $2 }' <<<"$metrics")"

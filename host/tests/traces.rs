@@ -265,6 +265,18 @@ fn an_order_is_one_trace_from_the_client_through_calls_kv_and_its_event() {
     assert_eq!(attr(delivery, "hive.component"), "notifications");
     assert_eq!(attr(delivery, "messaging.destination.name"), "order.placed");
 
+    // orders' own span, through hive:service/trace.
+    let stored = one(&spans, "orders' own span", |s| s["name"] == "store order");
+    assert_eq!(stored["kind"], "SPAN_KIND_INTERNAL");
+    assert_eq!(stored["parent_span_id"], request["span_id"]);
+    assert_eq!(attr(stored, "hive.guest"), true);
+    assert!(
+        attr(stored, "shop.order.id")
+            .as_str()
+            .is_some_and(|id| id.parse::<u64>().is_ok()),
+        "{stored}"
+    );
+
     // Every span's parent is in the trace, but for the client's.
     for span in &spans {
         let parent = &span["parent_span_id"];
@@ -355,6 +367,51 @@ fn the_console_draws_a_requests_waterfall() {
             "no waterfall row for {name}:\n{dom}"
         );
     }
+}
+
+#[test]
+fn a_service_reads_its_trace_context_as_a_header_and_through_hive_service_trace() {
+    let (_dir, hive) = host(&["echo"], &[], &[]);
+    let response = client()
+        .get(hive.url("/echo"))
+        .header("traceparent", client_traceparent())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let echoed: Value = response.json().unwrap();
+    let seen = echoed["traceparent"]
+        .as_str()
+        .expect("trace.traceparent() answered");
+    // The host's request span, below the client's, replaces the client's
+    // header: the guest hands on its own span's context, not the caller's.
+    assert_eq!(echoed["headers"]["traceparent"], seen);
+    let view: Value = client()
+        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let request = one(view["spans"].as_array().unwrap(), "the request", |s| {
+        s["kind"] == "server"
+    });
+    assert_eq!(request["parent_span_id"], CLIENT_SPAN);
+    assert_eq!(
+        seen,
+        format!("00-{TRACE_ID}-{}-01", request["span_id"].as_str().unwrap())
+    );
+    // With traces off there is no context to read.
+    let (_dir, off) = host(&["echo"], &["--traces=false"], &[]);
+    let echoed: Value = client()
+        .get(off.url("/echo"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(echoed["traceparent"], Value::Null);
 }
 
 /// A one-route HTTP server on loopback that keeps each request's

@@ -3,7 +3,8 @@
 //! Any request to `/echo` or `/echo/...` (the default routes, as this service
 //! ships no manifest) is answered with a JSON description of itself. A JSON
 //! request body is embedded as JSON; any other body as text, or as a byte
-//! count when it is not UTF-8. `?status=201` picks the response status.
+//! count when it is not UTF-8. `?status=201` picks the response status, and
+//! `traceparent` is the request's trace context.
 
 wit_bindgen::generate!({
     world: "service",
@@ -11,6 +12,7 @@ wit_bindgen::generate!({
 });
 
 use exports::hive::service::handler::Guest;
+use hive::service::trace;
 use hive::service::types::{Request, Response};
 use serde_json::{Map, Value, json};
 
@@ -30,6 +32,9 @@ impl Guest for Echo {
             "params": pairs_to_object(&req.params),
             "headers": pairs_to_object(&req.headers),
             "body": body_to_json(&req),
+            // The W3C context of this request's span, as hive:service/trace
+            // gives it (the same value as the `traceparent` header).
+            "traceparent": trace::traceparent(),
         });
         let body = match serde_json::to_vec_pretty(&description) {
             Ok(body) => body,

@@ -47,6 +47,7 @@ use hive::events::types::Message;
 use hive::service::kv;
 use hive::service::log::{self, Level};
 use hive::service::services::{self, CallError};
+use hive::service::trace;
 use hive::service::types::{Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -197,9 +198,16 @@ fn store_order(order: &Order) -> Result<(), String> {
         Op::Set((order_key(&order.id.to_string()), document)),
         Op::Publish((ORDER_PLACED.to_string(), announcement)),
     ];
-    outbox::commit(&ops)
+    // A span of the service's own in the order's trace, naming the order.
+    let span = trace::Span::new("store order");
+    span.set_attribute("shop.order.id", &order.id.to_string());
+    let committed = outbox::commit(&ops)
         .map(|_| ())
-        .map_err(|err| format!("{err:?}"))
+        .map_err(|err| format!("{err:?}"));
+    if let Err(err) = &committed {
+        span.fail(err);
+    }
+    committed
 }
 
 /// 500 for an order whose stock was reserved but which got no id.

@@ -21,12 +21,16 @@ mod generated {
         imports: {
             "hive:service/kv": async,
             "hive:service/services": async,
+            "hive:service/trace": trappable,
+        },
+        with: {
+            "hive:service/trace.span": crate::api::trace::GuestSpan,
         },
     });
 }
 
 pub use generated::hive::service::types::{Request, Response};
-pub use generated::hive::service::{config, kv, log, services, types};
+pub use generated::hive::service::{config, kv, log, services, trace, types};
 pub use generated::{Service as HiveWorld, ServiceIndices as HiveWorldIndices};
 
 #[allow(missing_docs)]

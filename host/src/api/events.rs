@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::trace::{SpanContext, SpanKind};
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::event_types::{Error, Message as WitMessage};
@@ -17,7 +16,7 @@ use super::kv::store_error_kind;
 use crate::kv::{StoreError, check_key, check_value};
 use crate::metrics::Metrics;
 use crate::queue::{EventStore, MAX_COMMIT_OPS, Message, TxOp, check_message, topic_problem};
-use crate::trace::{HostSpan, SpanScope, inject_pairs};
+use crate::trace::{SpanScope, inject_pairs};
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Error {
@@ -57,29 +56,6 @@ impl EventsCtx {
             trace,
         }
     }
-
-    /// The producer span of a publish to `topic` (or of a commit), and
-    /// the context its messages carry.
-    fn producer_span(
-        &self,
-        name: String,
-        topic: Option<&str>,
-    ) -> (Option<HostSpan>, Option<SpanContext>) {
-        let Some(parent) = self.trace.current() else {
-            return (None, None);
-        };
-        let mut span = self.trace.child(name, SpanKind::Producer);
-        if let Some(span) = &mut span {
-            span.set("messaging.system", "hive");
-            span.set("messaging.operation.type", "send");
-            span.set("hive.component", self.component.to_string());
-            if let Some(topic) = topic {
-                span.set("messaging.destination.name", topic.to_string());
-            }
-        }
-        let context = span.as_ref().map_or(parent, HostSpan::context);
-        (span, Some(context))
-    }
 }
 
 /// A guest's message as the store takes it, checked.
@@ -101,7 +77,9 @@ pub fn message(topic: &str, message: WitMessage) -> Result<Message, Error> {
 impl publisher::Host for EventsCtx {
     async fn publish(&mut self, topic: String, wit: WitMessage) -> Result<String, Error> {
         let mut message = message(&topic, wit)?;
-        let (mut span, context) = self.producer_span(format!("send {topic}"), Some(&topic));
+        let (mut span, context) =
+            self.trace
+                .producer(|| format!("send {topic}"), &self.component, Some(&topic));
         if let Some(context) = &context {
             inject_pairs(context, &mut message.metadata);
         }
@@ -125,7 +103,11 @@ impl outbox::Host for EventsCtx {
                 ops.len()
             )));
         }
-        let (mut span, context) = self.producer_span(format!("commit {}", self.component), None);
+        let (mut span, context) = self.trace.producer(
+            || format!("commit {}", self.component),
+            &self.component,
+            None,
+        );
         let mut checked = Vec::with_capacity(ops.len());
         let mut topics = Vec::new();
         for op in ops {

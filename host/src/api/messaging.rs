@@ -11,10 +11,12 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::bindings::messaging_types::{self, Error, Metadata};
 use super::bindings::producer;
+use super::kv::store_error_kind;
 use super::lost;
 use crate::kv::StoreError;
 use crate::metrics::Metrics;
 use crate::queue::{EventStore, Message, check_message, topic_problem};
+use crate::trace::{SpanScope, inject_pairs};
 
 /// A guest's connection (to the one broker there is, whatever its name).
 pub struct Client;
@@ -37,19 +39,23 @@ pub struct MessagingCtx {
     store: Arc<dyn EventStore>,
     component: Arc<str>,
     metrics: Arc<Metrics>,
+    trace: SpanScope,
 }
 
 impl MessagingCtx {
-    /// Sending as `component` into `store`, counted in `metrics`.
+    /// Sending as `component` into `store`, counted in `metrics`, each
+    /// send a span below `trace`'s current one.
     pub fn new(
         store: Arc<dyn EventStore>,
         component: Arc<str>,
         metrics: Arc<Metrics>,
+        trace: SpanScope,
     ) -> MessagingCtx {
         MessagingCtx {
             store,
             component,
             metrics,
+            trace,
         }
     }
 }
@@ -177,7 +183,7 @@ impl producer::Host for MessagingView<'_> {
         if let Some(problem) = topic_problem(&topic) {
             return Ok(Err(Error::Other(problem)));
         }
-        let message = Message {
+        let mut message = Message {
             payload: sent.data,
             content_type: sent.content_type,
             metadata: sent.metadata,
@@ -187,9 +193,20 @@ impl producer::Host for MessagingView<'_> {
         if let Err(err) = check_message(&message) {
             return Ok(Err(Error::Other(err.to_string())));
         }
-        match self.ctx.store.publish(&topic, message).await {
+        let ctx = &self.ctx;
+        let (mut span, context) =
+            ctx.trace
+                .producer(|| format!("send {topic}"), &ctx.component, Some(&topic));
+        if let Some(context) = &context {
+            inject_pairs(context, &mut message.metadata);
+        }
+        let published = ctx.store.publish(&topic, message).await;
+        if let (Some(span), Err(err)) = (&mut span, &published) {
+            span.fail(store_error_kind(err), err.to_string());
+        }
+        match published {
             Ok(_) => {
-                self.ctx.metrics.published(&self.ctx.component, &topic);
+                ctx.metrics.published(&ctx.component, &topic);
                 Ok(Ok(()))
             }
             Err(StoreError::Storage(reason)) => Ok(Err(Error::Connection(reason))),

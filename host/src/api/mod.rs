@@ -19,6 +19,7 @@ pub mod services;
 pub mod spin_variables;
 pub mod standard;
 pub mod stdio;
+pub mod trace;
 pub mod types;
 pub mod wasi_config;
 pub mod wasi_logging;

@@ -39,6 +39,7 @@ fn add_host_interfaces(linker: &mut Linker<InstanceState>) -> wasmtime::Result<(
     api::log::add_to_linker(linker, |state| &mut state.log)?;
     api::config::add_to_linker(linker, |state| &mut state.config)?;
     api::kv::add_to_linker(linker, |state| &mut state.kv)?;
+    api::trace::add_to_linker(linker, |state| state.trace_view())?;
     api::services::add_to_linker(linker, |state| &mut state.services)?;
     api::events::add_to_linker(linker, |state| &mut state.events)?;
     api::messaging::add_to_linker(linker, |state| state.messaging())?;

@@ -24,6 +24,7 @@ use crate::api::messaging::{MessagingCtx, MessagingView};
 use crate::api::request_id::RequestId;
 use crate::api::services::{Calls, ServicesCtx};
 use crate::api::stdio::GuestOutput;
+use crate::api::trace::TraceView;
 use crate::kv::KvStore;
 use crate::metrics::Metrics;
 use crate::queue::EventStore;
@@ -115,6 +116,7 @@ impl InstanceState {
                 grants.events.clone(),
                 name.clone(),
                 grants.metrics.clone(),
+                trace.clone(),
             ),
             keyvalue: KeyValueCtx::new(grants.kv.clone(), name.clone(), service.buckets.clone()),
             http: HttpCtx::new(
@@ -148,6 +150,14 @@ impl InstanceState {
     pub(crate) fn keyvalue(&mut self) -> KeyValueView<'_> {
         KeyValueView {
             ctx: &mut self.keyvalue,
+            table: &mut self.table,
+        }
+    }
+
+    /// `hive:service/trace`'s view: the span scope and the resource table.
+    pub(crate) fn trace_view(&mut self) -> TraceView<'_> {
+        TraceView {
+            scope: &self.trace,
             table: &mut self.table,
         }
     }

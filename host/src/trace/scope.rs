@@ -35,6 +35,13 @@ impl HostSpan {
         }
     }
 
+    /// Sets one attribute a guest named.
+    pub fn set_owned(&mut self, key: String, value: String) {
+        if self.0.is_recording() {
+            self.0.set_attribute(KeyValue::new(key, value));
+        }
+    }
+
     /// Sets several attributes at once (one growth of the span's list).
     pub fn set_all<const N: usize>(&mut self, attributes: [KeyValue; N]) {
         if self.0.is_recording() {
@@ -110,6 +117,39 @@ impl SpanScope {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The producer span of a publish to `topic` (or of a commit of
+    /// several, `topic` then `None`) by `component`, and the context its
+    /// messages carry: the span's, or the current one's when the span is
+    /// not recorded, so a delivery still joins the trace.
+    pub fn producer(
+        &self,
+        name: impl FnOnce() -> String,
+        component: &Arc<str>,
+        topic: Option<&str>,
+    ) -> (Option<HostSpan>, Option<SpanContext>) {
+        let Some(parent) = self.current() else {
+            return (None, None);
+        };
+        let mut span = match &self.0 {
+            Some(shared) if parent.is_sampled() => {
+                shared.tracing.child(name(), SpanKind::Producer, &parent)
+            }
+            _ => None,
+        };
+        if let Some(span) = &mut span {
+            span.set_all([
+                KeyValue::new("messaging.system", "hive"),
+                KeyValue::new("messaging.operation.type", "send"),
+                KeyValue::new("hive.component", component.clone()),
+            ]);
+            if let Some(topic) = topic {
+                span.set("messaging.destination.name", topic.to_string());
+            }
+        }
+        let context = span.as_ref().map_or(parent, HostSpan::context);
+        (span, Some(context))
     }
 
     /// A span for a host call, below the current one; `None` when traces
