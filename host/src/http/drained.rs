@@ -6,6 +6,12 @@
 //! sends a keep-alive client's next request into a closing socket. The host
 //! checks this flag when the guest's response head goes out and marks the
 //! response `connection: close` if the body was not read to its end.
+//!
+//! Closing while the client is still sending would reset the connection
+//! under it, and it would see a broken pipe instead of the answer. So a
+//! body dropped unread is handed to a `linger` function, which reads (and
+//! discards) a bounded amount more in the background: the client finishes
+//! sending, reads the answer, and then the connection closes.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,8 +37,11 @@ impl DrainedFlag {
 
 /// `inner`, raising its flag once it has been read to the end.
 pub struct Drained<B> {
-    inner: B,
+    /// Always there until the body is dropped.
+    inner: Option<B>,
     flag: DrainedFlag,
+    /// What takes the body if it is dropped unread.
+    linger: Option<fn(B)>,
 }
 
 impl<B: Body + Unpin> Drained<B> {
@@ -41,7 +50,28 @@ impl<B: Body + Unpin> Drained<B> {
         if inner.is_end_stream() {
             flag.set();
         }
-        Drained { inner, flag }
+        Drained {
+            inner: Some(inner),
+            flag,
+            linger: None,
+        }
+    }
+
+    /// This body, handed to `linger` if it is dropped before its end.
+    pub fn lingering(mut self, linger: fn(B)) -> Drained<B> {
+        self.linger = Some(linger);
+        self
+    }
+}
+
+impl<B> Drop for Drained<B> {
+    fn drop(&mut self) {
+        if self.flag.is_drained() {
+            return;
+        }
+        if let (Some(linger), Some(inner)) = (self.linger, self.inner.take()) {
+            linger(inner);
+        }
     }
 }
 
@@ -53,12 +83,15 @@ impl<B: Body + Unpin> Body for Drained<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(&mut *inner).poll_frame(cx);
         // A body of known length is at its end with its last byte, before
         // anyone polls for the end itself.
         let at_end = match &polled {
             Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            Poll::Ready(Some(Ok(_))) => inner.is_end_stream(),
             _ => false,
         };
         if at_end {
@@ -68,11 +101,13 @@ impl<B: Body + Unpin> Body for Drained<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 
@@ -97,6 +132,30 @@ mod tests {
         let frame = body.frame().await.expect("a frame").expect("no error");
         assert_eq!(frame.into_data().ok(), Some(Bytes::from_static(b"abc")));
         assert!(flag.is_drained());
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_unread_goes_to_its_linger_and_a_read_one_does_not() {
+        static LINGERED: AtomicBool = AtomicBool::new(false);
+        fn linger(_body: Full<Bytes>) {
+            LINGERED.store(true, Ordering::SeqCst);
+        }
+        let read = Drained::new(
+            Full::new(Bytes::from_static(b"abc")),
+            DrainedFlag::default(),
+        )
+        .lingering(linger);
+        let mut read = read;
+        read.frame().await.expect("a frame").expect("no error");
+        drop(read);
+        assert!(!LINGERED.load(Ordering::SeqCst));
+        let unread = Drained::new(
+            Full::new(Bytes::from_static(b"abc")),
+            DrainedFlag::default(),
+        )
+        .lingering(linger);
+        drop(unread);
+        assert!(LINGERED.load(Ordering::SeqCst));
     }
 
     #[tokio::test]

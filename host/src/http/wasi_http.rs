@@ -81,7 +81,11 @@ pub async fn serve(
     // Only a request that brings a body needs to learn whether it was read.
     let drained = unread.then(DrainedFlag::default);
     let req = req.map(|body| match &drained {
-        Some(flag) => limited(Drained::new(body, flag.clone()), limit, mark.clone()),
+        Some(flag) => limited(
+            Drained::new(body, flag.clone()).lingering(linger),
+            limit,
+            mark.clone(),
+        ),
         None => limited(body, limit, mark.clone()),
     });
 
@@ -300,6 +304,27 @@ fn check_authority<B>(req: &Request<B>) -> Result<(), &'static str> {
         Ok(authority) if !authority.as_str().is_empty() => Ok(()),
         _ => Err("the request's Host header is not a valid host[:port]"),
     }
+}
+
+/// Most of a body its guest left unread the host still reads (and drops)
+/// after answering, and for how long: enough for a client to finish sending
+/// an ordinary body and read the answer rather than a reset.
+const LINGER_BYTES: usize = 4 << 20;
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads what is left of `body` in the background, within [`LINGER_BYTES`]
+/// and [`LINGER_TIME`], discarding it.
+fn linger(body: Incoming) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut rest = Limited::new(body, LINGER_BYTES);
+        let _ = tokio::time::timeout(LINGER_TIME, async {
+            while let Some(Ok(_)) = rest.frame().await {}
+        })
+        .await;
+    });
 }
 
 /// Runs `incoming-handler.handle` for `request` on an instance of
