@@ -124,9 +124,10 @@ fn instantiate_and_handle(c: &mut Criterion) {
                 let (host, hello, request_id) = (host.clone(), hello.clone(), request_id.clone());
                 async move {
                     let request = hello_request();
-                    let response = invoke_hive_world(&host.runtime, &hello, &request_id, &request)
-                        .await
-                        .expect("hello answered");
+                    let response =
+                        invoke_hive_world(&host.runtime, &hello, &request_id, None, &request)
+                            .await
+                            .expect("hello answered");
                     assert_eq!(response.body, b"Hello, world!\n");
                 }
             })
@@ -206,7 +207,7 @@ fn typed_call_fresh(c: &mut Criterion) {
                 request.path = "/bench-caller".into();
                 request.route = "/bench-caller".into();
                 request.query = Some(format!("n={iters}"));
-                let response = invoke_hive_world(&host.runtime, caller, request_id, &request)
+                let response = invoke_hive_world(&host.runtime, caller, request_id, None, &request)
                     .await
                     .expect("bench-caller answered");
                 assert_eq!(
@@ -257,7 +258,7 @@ fn reused_instance(c: &mut Criterion) {
     let mut group = c.benchmark_group("reused_instance");
     group.bench_function("hive_world_hello", |b| {
         b.to_async(&runtime).iter(|| async {
-            let response = invoke_hive_world(&host.runtime, &hello, &request_id, &request)
+            let response = invoke_hive_world(&host.runtime, &hello, &request_id, None, &request)
                 .await
                 .expect("hello answered");
             assert_eq!(response.body, b"Hello, world!\n");

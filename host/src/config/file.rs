@@ -298,6 +298,43 @@ mod tests {
     }
 
     #[test]
+    fn the_traces_table_parses_and_flags_win() {
+        use crate::config::traces::{Root, SamplerChoice};
+
+        let config: HostConfig = toml::from_str(
+            r#"
+            [traces]
+            otlp-endpoint = "http://collector:4318"
+            service-name = "shop"
+            sampler = "parentbased_traceidratio"
+            sampler-arg = 0.01
+            resource-attributes = "team=shop"
+            "#,
+        )
+        .unwrap();
+        let flags = TracesConfig {
+            sampler_arg: Some(0.5),
+            ..TracesConfig::default()
+        };
+        let settings = config
+            .traces
+            .merged_with(&flags)
+            .settings(|_| None)
+            .unwrap();
+        assert_eq!(
+            settings.endpoint.as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        assert_eq!(settings.service_name, "shop");
+        assert_eq!(
+            settings.sampler,
+            SamplerChoice::ParentBased(Root::Ratio(0.5))
+        );
+        let unknown = toml::from_str::<HostConfig>("[traces]\nsampling = 1\n");
+        assert!(unknown.is_err(), "an unknown key is refused");
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let file = ServerConfig {
             listen: Some("127.0.0.1:1".parse().unwrap()),

@@ -196,8 +196,7 @@ impl Recent {
     /// p50 and p99 of each edge's calls among the kept spans.
     pub fn edge_latencies(&self) -> Vec<EdgeLatency> {
         let rings = self.rings.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut edges: BTreeMap<(String, String, String), Vec<(u64, Option<String>)>> =
-            BTreeMap::new();
+        let mut edges: BTreeMap<Edge, Vec<Call>> = BTreeMap::new();
         for span in rings.all.iter().filter(|s| s.kind == SpanKind::Client) {
             let (Some(from), Some(to), Some(via)) = (
                 attribute(span, CALLER),
@@ -233,6 +232,11 @@ impl Recent {
             .collect()
     }
 }
+
+/// An edge: caller, callee, interface.
+type Edge = (String, String, String);
+/// One call along it: microseconds, and its request.
+type Call = (u64, Option<String>);
 
 fn attribute(span: &Kept, key: &str) -> Option<String> {
     span.attributes
