@@ -414,6 +414,31 @@ fn a_service_reads_its_trace_context_as_a_header_and_through_hive_service_trace(
     assert_eq!(echoed["traceparent"], Value::Null);
 }
 
+#[test]
+fn a_wasmcloud_components_wasi_keyvalue_calls_are_spans_too() {
+    let dir = tempfile::tempdir().unwrap();
+    install(common::wasmcloud_components(), "wc-counter", dir.path());
+    let hive = Hive::start(dir.path(), &[]);
+    let response = client().get(hive.url("/wc-counter/apples")).send().unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let view: Value = client()
+        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let spans = view["spans"].as_array().unwrap();
+    let request = one(spans, "the request", |s| s["kind"] == "server");
+    let increment = one(spans, "the increment", |s| s["name"] == "kv increment");
+    assert_eq!(increment["parent_span_id"], request["span_id"]);
+    assert_eq!(attr(increment, "db.namespace"), "wc-counter");
+    assert_eq!(attr(increment, "db.operation.name"), "increment");
+}
+
 /// A one-route HTTP server on loopback that keeps each request's
 /// `traceparent`.
 fn upstream() -> (String, Arc<Mutex<Vec<String>>>) {

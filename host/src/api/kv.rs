@@ -42,28 +42,39 @@ impl KvCtx {
         }
     }
 
-    /// Awaits `operation`, the store's future for `op`, in a span that
-    /// names the namespace and the operation, never a key or a value.
     async fn traced<T>(&self, op: Op, operation: StoreFuture<T>) -> Result<T, Error> {
-        let mut span = self.trace.child(op.span_name(), SpanKind::Client);
-        if let Some(span) = &mut span {
-            span.set_all([
-                KeyValue::new("db.system.name", "hive.kv"),
-                KeyValue::new("db.namespace", self.namespace.clone()),
-                KeyValue::new("db.operation.name", op.name()),
-            ]);
-        }
-        let result = operation.await;
-        if let (Some(span), Err(err)) = (&mut span, &result) {
-            span.fail(store_error_kind(err), err.to_string());
-        }
-        Ok(result?)
+        Ok(traced(&self.trace, &self.namespace, op, operation).await?)
     }
 }
 
-/// The operations of `hive:service/kv`, as spans name them.
+/// Awaits `operation`, the store's future for `op` in `namespace`, in a
+/// span below `trace`'s current one that names the namespace and the
+/// operation, never a key or a value. Every key-value interface's
+/// operations go through here.
+pub(crate) async fn traced<T>(
+    trace: &SpanScope,
+    namespace: &Arc<str>,
+    op: Op,
+    operation: StoreFuture<T>,
+) -> Result<T, StoreError> {
+    let mut span = trace.child(op.span_name(), SpanKind::Client);
+    if let Some(span) = &mut span {
+        span.set_all([
+            KeyValue::new("db.system.name", "hive.kv"),
+            KeyValue::new("db.namespace", namespace.clone()),
+            KeyValue::new("db.operation.name", op.name()),
+        ]);
+    }
+    let result = operation.await;
+    if let (Some(span), Err(err)) = (&mut span, &result) {
+        span.fail(store_error_kind(err), err.to_string());
+    }
+    result
+}
+
+/// The store's operations, as spans name them.
 #[derive(Clone, Copy)]
-enum Op {
+pub(crate) enum Op {
     Get,
     Set,
     Delete,

@@ -118,7 +118,12 @@ impl InstanceState {
                 grants.metrics.clone(),
                 trace.clone(),
             ),
-            keyvalue: KeyValueCtx::new(grants.kv.clone(), name.clone(), service.buckets.clone()),
+            keyvalue: KeyValueCtx::new(
+                grants.kv.clone(),
+                name.clone(),
+                service.buckets.clone(),
+                trace.clone(),
+            ),
             http: HttpCtx::new(
                 name.clone(),
                 request_id.clone(),

@@ -9,6 +9,7 @@ use super::{Bucket, Cas, HasKeyValue, KeyValueView, other};
 use crate::api::bindings::kv_draft2::{self, Error, KeyResponse};
 use crate::api::bindings::kv_draft2_atomics::{self, CasError};
 use crate::api::bindings::kv_draft2_batch;
+use crate::api::kv::{Op, traced};
 use crate::api::lost;
 
 impl kv_draft2::Host for KeyValueView<'_> {
@@ -53,7 +54,8 @@ impl kv_draft2_atomics::HostCas for KeyValueView<'_> {
         key: String,
     ) -> wasmtime::Result<Result<Resource<Cas>, Error>> {
         let namespace = self.namespace(&bucket)?;
-        let seen = match self.ctx.store.get(&namespace, &key).await {
+        let get = self.ctx.store.get(&namespace, &key);
+        let seen = match traced(&self.ctx.trace, &namespace, Op::Get, get).await {
             Ok(seen) => seen,
             Err(err) => return Ok(Err(Error::Other(other(err)))),
         };
@@ -73,7 +75,8 @@ impl kv_draft2_atomics::HostCas for KeyValueView<'_> {
             let cas = self.table.get(&cas).map_err(|_| lost("cas"))?;
             (cas.namespace.clone(), cas.key.clone())
         };
-        let seen = match self.ctx.store.get(&namespace, &key).await {
+        let get = self.ctx.store.get(&namespace, &key);
+        let seen = match traced(&self.ctx.trace, &namespace, Op::Get, get).await {
             Ok(seen) => seen,
             Err(err) => return Ok(Err(Error::Other(other(err)))),
         };
@@ -112,11 +115,13 @@ impl kv_draft2_atomics::Host for KeyValueView<'_> {
             taken.seen.as_deref(),
             &value,
         );
-        Ok(match swap.await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(CasError::CasFailed(self.table.push(taken)?)),
-            Err(err) => Err(CasError::StoreError(Error::Other(other(err)))),
-        })
+        Ok(
+            match traced(&self.ctx.trace, &taken.namespace, Op::CompareAndSwap, swap).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(CasError::CasFailed(self.table.push(taken)?)),
+                Err(err) => Err(CasError::StoreError(Error::Other(other(err)))),
+            },
+        )
     }
 }
 

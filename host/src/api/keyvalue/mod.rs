@@ -90,8 +90,10 @@ use std::sync::Arc;
 
 use wasmtime::component::{Resource, ResourceTable};
 
+use super::kv::{Op, traced};
 use crate::api::lost;
 use crate::kv::{KvStore, StoreError};
+use crate::trace::SpanScope;
 
 /// How many keys one `list-keys` page holds.
 const PAGE: usize = 256;
@@ -117,16 +119,24 @@ pub struct KeyValueCtx {
     store: Arc<dyn KvStore>,
     service: Arc<str>,
     buckets: Arc<[String]>,
+    /// Each operation is a span below its current one.
+    trace: SpanScope,
 }
 
 impl KeyValueCtx {
     /// Buckets of `service` in `store`: its default one and the named
     /// `buckets` of its manifest.
-    pub fn new(store: Arc<dyn KvStore>, service: Arc<str>, buckets: Arc<[String]>) -> KeyValueCtx {
+    pub fn new(
+        store: Arc<dyn KvStore>,
+        service: Arc<str>,
+        buckets: Arc<[String]>,
+        trace: SpanScope,
+    ) -> KeyValueCtx {
         KeyValueCtx {
             store,
             service,
             buckets,
+            trace,
         }
     }
 
@@ -204,7 +214,10 @@ impl KeyValueView<'_> {
         key: &str,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, String>> {
         let namespace = self.namespace(handle)?;
-        Ok(self.ctx.store.get(&namespace, key).await.map_err(other))
+        let get = self.ctx.store.get(&namespace, key);
+        Ok(traced(&self.ctx.trace, &namespace, Op::Get, get)
+            .await
+            .map_err(other))
     }
 
     async fn write(
@@ -214,10 +227,8 @@ impl KeyValueView<'_> {
         value: &[u8],
     ) -> wasmtime::Result<Result<(), String>> {
         let namespace = self.namespace(handle)?;
-        Ok(self
-            .ctx
-            .store
-            .set(&namespace, key, value)
+        let set = self.ctx.store.set(&namespace, key, value);
+        Ok(traced(&self.ctx.trace, &namespace, Op::Set, set)
             .await
             .map_err(other))
     }
@@ -228,10 +239,8 @@ impl KeyValueView<'_> {
         key: &str,
     ) -> wasmtime::Result<Result<(), String>> {
         let namespace = self.namespace(handle)?;
-        Ok(self
-            .ctx
-            .store
-            .delete(&namespace, key)
+        let delete = self.ctx.store.delete(&namespace, key);
+        Ok(traced(&self.ctx.trace, &namespace, Op::Delete, delete)
             .await
             .map(|_| ())
             .map_err(other))
@@ -253,7 +262,8 @@ impl KeyValueView<'_> {
         after: &str,
     ) -> wasmtime::Result<Result<(Vec<String>, bool), String>> {
         let namespace = self.namespace(handle)?;
-        let listed = self.ctx.store.keys_after(&namespace, after, PAGE + 1).await;
+        let list = self.ctx.store.keys_after(&namespace, after, PAGE + 1);
+        let listed = traced(&self.ctx.trace, &namespace, Op::ListKeys, list).await;
         Ok(listed.map_err(other).map(|mut keys| {
             let more = keys.len() > PAGE;
             keys.truncate(PAGE);
@@ -268,12 +278,12 @@ impl KeyValueView<'_> {
         delta: i64,
     ) -> wasmtime::Result<Result<i64, String>> {
         let namespace = self.namespace(handle)?;
-        Ok(self
-            .ctx
-            .store
-            .increment(&namespace, key, delta)
-            .await
-            .map_err(other))
+        let increment = self.ctx.store.increment(&namespace, key, delta);
+        Ok(
+            traced(&self.ctx.trace, &namespace, Op::Increment, increment)
+                .await
+                .map_err(other),
+        )
     }
 
     async fn read_many(
@@ -284,7 +294,8 @@ impl KeyValueView<'_> {
         let namespace = self.namespace(handle)?;
         let mut found = Vec::with_capacity(keys.len());
         for key in keys {
-            match self.ctx.store.get(&namespace, &key).await {
+            let get = self.ctx.store.get(&namespace, &key);
+            match traced(&self.ctx.trace, &namespace, Op::Get, get).await {
                 Ok(value) => found.push((key, value)),
                 Err(err) => return Ok(Err(other(err))),
             }
@@ -299,7 +310,8 @@ impl KeyValueView<'_> {
     ) -> wasmtime::Result<Result<(), String>> {
         let namespace = self.namespace(handle)?;
         for (key, value) in pairs {
-            if let Err(err) = self.ctx.store.set(&namespace, &key, &value).await {
+            let set = self.ctx.store.set(&namespace, &key, &value);
+            if let Err(err) = traced(&self.ctx.trace, &namespace, Op::Set, set).await {
                 return Ok(Err(other(err)));
             }
         }
@@ -313,7 +325,8 @@ impl KeyValueView<'_> {
     ) -> wasmtime::Result<Result<(), String>> {
         let namespace = self.namespace(handle)?;
         for key in keys {
-            if let Err(err) = self.ctx.store.delete(&namespace, &key).await {
+            let delete = self.ctx.store.delete(&namespace, &key);
+            if let Err(err) = traced(&self.ctx.trace, &namespace, Op::Delete, delete).await {
                 return Ok(Err(other(err)));
             }
         }
@@ -358,14 +371,19 @@ mod tests {
 
     use wasmtime::component::ResourceTable;
 
-    use super::{KeyValueCtx, KeyValueView};
+    use super::{KeyValueCtx, KeyValueView, SpanScope};
     use crate::api::bindings::kv as hive_kv;
     use crate::api::kv::KvCtx;
     use crate::kv::KvStore;
     use crate::kv::redb::RedbStore;
 
     fn context(store: Arc<dyn KvStore>) -> KeyValueCtx {
-        KeyValueCtx::new(store, "shop".into(), vec!["cache".to_string()].into())
+        KeyValueCtx::new(
+            store,
+            "shop".into(),
+            vec!["cache".to_string()].into(),
+            SpanScope::default(),
+        )
     }
 
     #[test]
