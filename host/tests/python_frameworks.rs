@@ -179,7 +179,7 @@ fn a_starlette_app_answers_under_hive_as_under_uvicorn() {
 }
 
 #[test]
-fn a_flask_app_reaches_config_kv_and_other_services_through_hive() {
+fn a_flask_app_reaches_config_kv_other_services_and_its_trace_through_hive() {
     let dir = tempfile::tempdir().unwrap();
     install(test_components(), "py-hive", dir.path());
     install(demo_components(), "hello", dir.path());
@@ -256,6 +256,41 @@ fn a_flask_app_reaches_config_kv_and_other_services_through_hive() {
     assert_eq!(refused.status(), 400);
     let body = refused.text().unwrap();
     assert!(body.contains(r#""error":"invalid-topic""#), "{body}");
+
+    // hive.trace: the request's context, and a span of the app's own below
+    // the request's span.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traced = client()
+        .get(hive.url("/py-hive/traced"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .unwrap();
+    assert_eq!(traced.status(), 200);
+    let request_id = traced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: serde_json::Value = traced.json().unwrap();
+    let seen = body["traceparent"].as_str().unwrap_or_default();
+    assert!(seen.starts_with(&format!("00-{trace_id}-")), "{body}");
+    let view: serde_json::Value = client()
+        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let spans = view["spans"].as_array().unwrap();
+    let request = spans.iter().find(|s| s["kind"] == "server").unwrap();
+    let own = spans
+        .iter()
+        .find(|s| s["name"] == "py-hive work")
+        .unwrap_or_else(|| panic!("no span of the app's own: {view}"));
+    assert_eq!(own["parent_span_id"], request["span_id"]);
+    assert_eq!(own["attributes"]["py.items"], "3");
+    assert!(
+        seen.contains(request["span_id"].as_str().unwrap()),
+        "{seen}"
+    );
 }
 
 /// A project beside the repository's `wit/` holding one Python service

@@ -415,6 +415,38 @@ fn a_service_reads_its_trace_context_as_a_header_and_through_hive_service_trace(
 }
 
 #[test]
+fn a_trap_is_the_request_spans_error_with_its_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    install(common::test_components(), "hostile", dir.path());
+    let hive = Hive::start(dir.path(), &[]);
+    let response = client().get(hive.url("/hostile/panic")).send().unwrap();
+    assert_eq!(response.status(), 500);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let view: Value = client()
+        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let request = one(view["spans"].as_array().unwrap(), "the request", |s| {
+        s["kind"] == "server"
+    });
+    assert_eq!(request["status"], "error");
+    assert_eq!(attr(request, "error.type"), "trap");
+    assert_eq!(attr(request, "http.response.status_code"), "500");
+    assert!(
+        request["status_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("wasm trap")),
+        "{request}"
+    );
+    assert_eq!(request["events"], serde_json::json!(["exception"]));
+}
+
+#[test]
 fn a_wasmcloud_components_wasi_keyvalue_calls_are_spans_too() {
     let dir = tempfile::tempdir().unwrap();
     install(common::wasmcloud_components(), "wc-counter", dir.path());

@@ -1,6 +1,7 @@
 """`py-hive`: a Flask app that uses Hive's interfaces through the `hive`
 package: its config, its key-value store, a generic call to another
-service, and a publish (its `wit/` world imports the events publisher)."""
+service, a publish (its `wit/` world imports the events publisher), and a
+span of its own in the request's trace."""
 
 from flask import Flask, abort, jsonify, request
 
@@ -52,6 +53,13 @@ def publish(topic):
     except hive.events.PublishFailed as failed:
         return jsonify(error=failed.kind, detail=failed.detail), 400
     return jsonify(id=message_id), 202
+
+
+@app.get("/py-hive/traced")
+def traced():
+    with hive.trace.Span("py-hive work") as span:
+        span.set_attribute("py.items", "3")
+    return jsonify(traceparent=hive.trace.traceparent())
 
 
 Handler = hive.wsgi(app)

@@ -1,6 +1,6 @@
 """Hive's Python package: the service's own interfaces with Python names
-(`hive.kv`, `hive.config`, `hive.log`, `hive.call`, `hive.events`), and
-adapters that make a WSGI app (Flask) or an ASGI app (Starlette) the
+(`hive.kv`, `hive.config`, `hive.log`, `hive.trace`, `hive.call`,
+`hive.events`), and adapters that make a WSGI app (Flask) or an ASGI app (Starlette) the
 service's handler with one line:
 
     from hive import wsgi
@@ -12,7 +12,7 @@ imports every module of the packages in `requirements.txt` (see
 and a later import of one not imported then fails.
 """
 
-from wit_world.imports import config, kv, log
+from wit_world.imports import config, kv, log, trace
 
 from . import events
 from .asgi import asgi
@@ -22,4 +22,4 @@ from .wsgi import wsgi
 
 import_everything()
 
-__all__ = ["asgi", "call", "CallFailed", "config", "events", "kv", "log", "wsgi"]
+__all__ = ["asgi", "call", "CallFailed", "config", "events", "kv", "log", "trace", "wsgi"]

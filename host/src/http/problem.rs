@@ -85,6 +85,16 @@ pub fn failed(
     failure_response(failure, component, request_id)
 }
 
+/// What failed, on a failure's response (in its extensions), so the
+/// request's span can say the kind, not only the status.
+#[derive(Debug, Clone)]
+pub struct FailedWith {
+    /// The failure kind's name (`trap`, `timeout` ...).
+    pub kind: &'static str,
+    /// What happened, as the log says it.
+    pub message: String,
+}
+
 /// The client's response to a failure that is recorded elsewhere.
 pub fn failure_response(failure: &Failure, component: &str, request_id: &str) -> HttpResponse {
     let kind = failure.kind;
@@ -101,6 +111,10 @@ pub fn failure_response(failure: &Failure, component: &str, request_id: &str) ->
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    response.extensions_mut().insert(FailedWith {
+        kind: kind.name(),
+        message: failure.describe(),
+    });
     response
 }
 

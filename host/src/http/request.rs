@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::body::{HttpBody, HttpResponse};
 use super::listener::Peer;
-use super::problem::{close_if_unread, problem};
+use super::problem::{FailedWith, close_if_unread, problem};
 use super::{Front, auth, hive_world, request_span, spin_headers, wasi_http};
 use crate::config::auth::CLAIMS_HEADER;
 use crate::digest::short;
@@ -72,7 +72,8 @@ pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpRes
             .as_ref()
             .map(|served| (&*served.service, &served.route));
         if let Some(method) = &method {
-            request_span::answered(&mut span, method, route, status);
+            let failed = response.extensions().get::<FailedWith>();
+            request_span::answered(&mut span, method, route, status, failed);
         }
         span
     });

@@ -12,6 +12,7 @@ use hyper::{Method, Request};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanContext, SpanKind};
 
+use super::problem::FailedWith;
 use crate::digest::short;
 use crate::runtime::service::Service;
 use crate::trace::{HostSpan, REQUEST_ID, TRACESTATE, Tracing, extract, traceparent};
@@ -36,12 +37,14 @@ pub fn start(tracing: &Tracing, req: &Request<Incoming>, request_id: &Arc<str>) 
 }
 
 /// Names `span` after the route that answered and records the answer; a
-/// 5xx is an error, as the HTTP conventions have it for a server.
+/// 5xx is an error, as the HTTP conventions have it for a server, with
+/// the failure's kind when the host made the answer of one.
 pub fn answered(
     span: &mut HostSpan,
     method: &Method,
     route: Option<(&Service, &Arc<str>)>,
     status: u16,
+    failed: Option<&FailedWith>,
 ) {
     if !span.is_recording() {
         return;
@@ -57,8 +60,10 @@ pub fn answered(
     } else {
         span.set("http.response.status_code", i64::from(status));
     }
-    if status >= 500 {
-        span.fail(&status.to_string(), format!("answered {status}"));
+    match failed {
+        Some(failed) => span.fail(failed.kind, failed.message.clone()),
+        None if status >= 500 => span.fail(&status.to_string(), format!("answered {status}")),
+        None => {}
     }
 }
 
