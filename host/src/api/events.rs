@@ -103,11 +103,6 @@ impl outbox::Host for EventsCtx {
                 ops.len()
             )));
         }
-        let (mut span, context) = self.trace.producer(
-            || format!("commit {}", self.component),
-            &self.component,
-            None,
-        );
         let mut checked = Vec::with_capacity(ops.len());
         let mut topics = Vec::new();
         for op in ops {
@@ -122,14 +117,24 @@ impl outbox::Host for EventsCtx {
                     TxOp::Delete(key)
                 }
                 Op::Publish((topic, wit)) => {
-                    let mut message = message(&topic, wit)?;
-                    if let Some(context) = &context {
-                        inject_pairs(context, &mut message.metadata);
-                    }
+                    let message = message(&topic, wit)?;
                     topics.push(topic.clone());
                     TxOp::Publish(topic, message)
                 }
             });
+        }
+        // Checked, so the commit's span is of a commit that is tried.
+        let (mut span, context) = self.trace.producer(
+            || format!("commit {}", self.component),
+            &self.component,
+            None,
+        );
+        if let Some(context) = &context {
+            for op in &mut checked {
+                if let TxOp::Publish(_, message) = op {
+                    inject_pairs(context, &mut message.metadata);
+                }
+            }
         }
         if let Some(span) = &mut span {
             span.set("messaging.batch.message_count", topics.len() as i64);

@@ -92,14 +92,13 @@ impl OutboundPolicy {
         }
         let mut span = span?;
         span.set("http.request.method", request.method().to_string());
-        // Without the query, which may carry tokens.
+        // Without credentials or the query, which may carry secrets.
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("http");
-        let authority = uri.authority().map_or("", |a| a.as_str());
-        span.set("url.full", format!("{scheme}://{authority}{}", uri.path()));
-        if let Some(host) = request.uri().host() {
-            span.set("server.address", host.to_string());
-        }
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+        span.set("url.full", format!("{scheme}://{host}{port}{}", uri.path()));
+        span.set("server.address", host.to_string());
         Some(span)
     }
 }
