@@ -60,7 +60,9 @@ pub fn start(
         flush: flush.clone(),
         busy: busy.clone(),
     };
-    tokio::spawn(task.run());
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| anyhow::anyhow!("exporting spans needs a Tokio runtime to run in"))?;
+    runtime.spawn(task.run());
     Ok(Export {
         queue,
         dropped,
