@@ -153,6 +153,17 @@ fn one<'a>(spans: &'a [Value], what: &str, pick: impl Fn(&Value) -> bool) -> &'a
     found[0]
 }
 
+/// The host's own copy of request `request_id`'s trace (`GET
+/// /requests/<id>/trace`).
+fn kept_trace(hive: &Hive, request_id: &str) -> Value {
+    let response = client()
+        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "no trace kept for {request_id}");
+    response.json().unwrap()
+}
+
 fn a_counter(hive: &Hive, name: &str) -> u64 {
     hive.metrics()
         .lines()
@@ -289,12 +300,7 @@ fn an_order_is_one_trace_from_the_client_through_calls_kv_and_its_event() {
     }
 
     // The host's own view of the same trace: the admin API and `hive trace`.
-    let view: Value = client()
-        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let view = kept_trace(&hive, &request_id);
     assert_eq!(view["trace_id"], TRACE_ID);
     let names: BTreeSet<&str> = view["spans"]
         .as_array()
@@ -389,12 +395,7 @@ fn a_service_reads_its_trace_context_as_a_header_and_through_hive_service_trace(
     // The host's request span, below the client's, replaces the client's
     // header: the guest hands on its own span's context, not the caller's.
     assert_eq!(echoed["headers"]["traceparent"], seen);
-    let view: Value = client()
-        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let view = kept_trace(&hive, &request_id);
     let request = one(view["spans"].as_array().unwrap(), "the request", |s| {
         s["kind"] == "server"
     });
@@ -425,12 +426,7 @@ fn a_trap_is_the_request_spans_error_with_its_kind() {
         .to_str()
         .unwrap()
         .to_string();
-    let view: Value = client()
-        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let view = kept_trace(&hive, &request_id);
     let request = one(view["spans"].as_array().unwrap(), "the request", |s| {
         s["kind"] == "server"
     });
@@ -457,12 +453,7 @@ fn a_wasmcloud_components_wasi_keyvalue_calls_are_spans_too() {
         .to_str()
         .unwrap()
         .to_string();
-    let view: Value = client()
-        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let view = kept_trace(&hive, &request_id);
     let spans = view["spans"].as_array().unwrap();
     let request = one(spans, "the request", |s| s["kind"] == "server");
     let increment = one(spans, "the increment", |s| s["name"] == "kv increment");
@@ -537,12 +528,7 @@ fn outbound_wasi_http_carries_the_trace_to_the_upstream() {
     assert_eq!(parts[3], "01");
     // Its parent is the host's client span for that request, below the
     // request's server span.
-    let view: Value = client()
-        .get(hive.admin_url(&format!("/requests/{request_id}/trace")))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let view = kept_trace(&hive, &request_id);
     let spans = view["spans"].as_array().unwrap();
     let outbound = one(spans, "the outbound request", |s| s["kind"] == "client");
     assert_eq!(outbound["span_id"], parts[2]);

@@ -39,8 +39,8 @@ use sink::Sink;
 
 /// A host's tracer and where its finished spans go.
 pub struct Tracing {
+    /// Holds its provider, so the provider lives as long as this does.
     tracer: SdkTracer,
-    provider: SdkTracerProvider,
     sink: Arc<Sink>,
 }
 
@@ -80,11 +80,7 @@ impl Tracing {
             .with_span_processor(sink::Processor(sink.clone()))
             .build();
         let tracer = provider.tracer("hive");
-        Ok(Some(Arc::new(Tracing {
-            tracer,
-            provider,
-            sink,
-        })))
+        Ok(Some(Arc::new(Tracing { tracer, sink })))
     }
 
     /// A span that may start a trace: its parent, if any, came from
@@ -129,7 +125,6 @@ impl Tracing {
     /// Ends the tracer: spans still queued are exported, for at most a
     /// few seconds.
     pub async fn shutdown(&self) {
-        let _ = self.provider.force_flush();
         self.sink.close().await;
     }
 }
