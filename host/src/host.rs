@@ -19,6 +19,7 @@ use crate::api::services::{BoxFuture, CallScope, Calls};
 use crate::config::auth::CLAIMS_HEADER;
 use crate::config::{HostPolicy, Limits, TraceSettings};
 use crate::kv::KvStore;
+use crate::kv::durability::Durability;
 use crate::kv::redb::RedbStore;
 use crate::kv::redis::RedisStore;
 use crate::logging::escape;
@@ -64,8 +65,9 @@ pub enum KvBackend {
     /// The embedded store, `kv.redb` and its write log `kv.log` in this
     /// folder (one host's own).
     Embedded(PathBuf),
-    /// A Redis server, shared by every host that names it.
-    Redis(String),
+    /// A Redis server, shared by every host that names it, with when a
+    /// write counts as done.
+    Redis(String, Durability),
 }
 
 /// This process's name as a reader of shared queues: the machine, the
@@ -107,8 +109,8 @@ impl Host {
                 let store = Arc::new(RedbStore::open(dir)?);
                 (store.clone(), Arc::new(EmbeddedQueue::new(store)))
             }
-            KvBackend::Redis(url) => {
-                let store = RedisStore::new(url, metrics.kv_failures())?;
+            KvBackend::Redis(url, durability) => {
+                let store = RedisStore::new(url, *durability, metrics.kv_failures())?;
                 let queue = RedisQueue::new(store.link(), consumer_name(), metrics.kv_failures());
                 (Arc::new(store), Arc::new(queue))
             }

@@ -573,7 +573,10 @@ fn serve(args: ServeArgs, dev: bool) -> Result<()> {
         limits,
         cache_dir: (!args.no_cache).then(|| server.cache_dir()),
         kv: match &server.kv {
-            Some(url) => KvBackend::Redis(url.clone()),
+            None if server.kv_durability.is_some() => {
+                anyhow::bail!("kv-durability applies to Redis: set --kv (or [server] kv) too")
+            }
+            Some(url) => KvBackend::Redis(url.clone(), server.kv_durability.unwrap_or_default()),
             None => KvBackend::Embedded(server.data_dir()),
         },
         policy: HostPolicy {

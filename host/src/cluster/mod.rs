@@ -41,6 +41,7 @@ use self::membership::{Membership, Verdict};
 use self::record::BadRecord;
 use self::store::{Applied, Change, Mode};
 use crate::config::Limits;
+use crate::kv::durability::Durability;
 use crate::kv::redis_link::RedisLink;
 use crate::registry::Registry;
 
@@ -133,7 +134,7 @@ impl Cluster {
         listen: String,
     ) -> Result<Cluster> {
         Ok(Cluster {
-            link: RedisLink::new(url, false)?,
+            link: RedisLink::new(url, false, Durability::Primary)?,
             dir: dir.to_path_buf(),
             limits,
             host_id,

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use super::auth::RawAuth;
 use super::limits::{LimitsConfig, checked};
 use super::traces::TracesConfig;
+use crate::kv::durability::Durability;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,16 +76,19 @@ pub struct ServerConfig {
     /// Folder for the services' key-value data [default: .hive/data]
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Keep the services' key-value data in Redis instead (redis://[:password@]host:port/db, or rediss://), shared by every host that names it
+    /// Keep the services' key-value data in Redis instead (redis://[:password@]host:port/db, rediss://, or redis+sentinel://host:port[,host:port...]/service/db), shared by every host that names it
     #[arg(long, env = "HIVE_KV", hide_env_values = true)]
     pub kv: Option<String>,
+    /// When a write to Redis is acknowledged: once the primary has it, or once a replica has it too [default: primary]
+    #[arg(long, value_enum)]
+    pub kv_durability: Option<Durability>,
     /// Certificate chain (PEM) for TLS on both listeners; needs --tls-key
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// Private key (PEM) for --tls-cert
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Share one deployment with every host naming this Redis (redis:// or rediss://); may be the --kv URL
+    /// Share one deployment with every host naming this Redis (redis://, rediss:// or redis+sentinel://); may be the --kv URL
     #[arg(long, env = "HIVE_CLUSTER", hide_env_values = true)]
     pub cluster: Option<String>,
     /// Address of the admin API and status page; port 0 picks one [default: 127.0.0.1:9080]
@@ -122,6 +126,7 @@ impl ServerConfig {
                 .or_else(|| self.cache_dir.clone()),
             data: overrides.data.clone().or_else(|| self.data.clone()),
             kv: overrides.kv.clone().or_else(|| self.kv.clone()),
+            kv_durability: overrides.kv_durability.or(self.kv_durability),
             cluster: overrides.cluster.clone().or_else(|| self.cluster.clone()),
             tls_cert: overrides.tls_cert.clone().or_else(|| self.tls_cert.clone()),
             tls_key: overrides.tls_key.clone().or_else(|| self.tls_key.clone()),

@@ -4,10 +4,12 @@
 //! Every operation takes the namespace (the service's name) explicitly: the
 //! host, not the guest, chooses it, which is what keeps services' data apart.
 
+pub mod durability;
 mod log;
 pub mod redb;
 pub mod redis;
 pub mod redis_link;
+pub mod redis_sentinel;
 #[cfg(test)]
 pub mod suite;
 

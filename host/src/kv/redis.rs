@@ -28,6 +28,7 @@ use prometheus_client::metrics::counter::Counter;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
+use super::durability::Durability;
 use super::redis_link::RedisLink;
 use super::{KvStore, StoreError, StoreFuture, check_key, check_value, refused};
 
@@ -60,7 +61,8 @@ impl RedisStore {
     /// A store on the Redis at `url`, counting failed operations in
     /// `failures`. It connects on first use, so a host starts while Redis
     /// is down and its kv calls fail (as `storage`) until Redis is back.
-    pub fn new(url: &str, failures: Counter) -> anyhow::Result<RedisStore> {
+    /// `durability` says when a write counts as done.
+    pub fn new(url: &str, durability: Durability, failures: Counter) -> anyhow::Result<RedisStore> {
         let scripts = Scripts {
             set: Script::new(include_str!("redis_lua/set.lua")),
             delete: Script::new(include_str!("redis_lua/delete.lua")),
@@ -68,7 +70,7 @@ impl RedisStore {
             increment: Script::new(include_str!("redis_lua/incr.lua")),
         };
         Ok(RedisStore {
-            link: Arc::new(RedisLink::new(url, true)?),
+            link: Arc::new(RedisLink::new(url, true, durability)?),
             scripts: Arc::new(scripts),
             failures,
         })
@@ -109,6 +111,25 @@ async fn connected(link: &RedisLink, failures: &Counter) -> Result<ConnectionMan
     link.get().await.map_err(|err| storage(failures, err))
 }
 
+/// The link's connection for writes.
+async fn writer(link: &RedisLink, failures: &Counter) -> Result<ConnectionManager, StoreError> {
+    link.writer().await.map_err(|err| storage(failures, err))
+}
+
+/// `value`, the outcome of a write made on `connection`, once the write is
+/// acknowledged as the durability setting asks.
+async fn acknowledged<T>(
+    link: &RedisLink,
+    connection: &mut ConnectionManager,
+    failures: &Counter,
+    value: T,
+) -> Result<T, StoreError> {
+    within_deadline(link.acknowledge(connection))
+        .await
+        .map_err(|err| storage(failures, err))?;
+    Ok(value)
+}
+
 /// A failed operation as a storage error, logged and counted once.
 fn storage(failures: &Counter, err: RedisError) -> StoreError {
     failures.inc();
@@ -140,13 +161,13 @@ impl KvStore for RedisStore {
         let (key, value) = (key.to_owned(), value.to_vec());
         let (link, scripts, failures) = self.parts();
         Box::pin(async move {
-            let mut connection = connected(&link, &failures).await?;
+            let mut connection = writer(&link, &failures).await?;
             let mut invocation = scripts.set.key(&data);
             invocation.key(&index).arg(key).arg(value);
             within_deadline(invocation.invoke_async::<i64>(&mut connection))
                 .await
-                .map(|_| ())
-                .map_err(|err| storage(&failures, err))
+                .map_err(|err| storage(&failures, err))?;
+            acknowledged(&link, &mut connection, &failures, ()).await
         })
     }
 
@@ -158,13 +179,13 @@ impl KvStore for RedisStore {
         let key = key.to_owned();
         let (link, scripts, failures) = self.parts();
         Box::pin(async move {
-            let mut connection = connected(&link, &failures).await?;
+            let mut connection = writer(&link, &failures).await?;
             let mut invocation = scripts.delete.key(&data);
             invocation.key(&index).arg(key);
-            within_deadline(invocation.invoke_async::<i64>(&mut connection))
+            let existed = within_deadline(invocation.invoke_async::<i64>(&mut connection))
                 .await
-                .map(|existed| existed == 1)
-                .map_err(|err| storage(&failures, err))
+                .map_err(|err| storage(&failures, err))?;
+            acknowledged(&link, &mut connection, &failures, existed == 1).await
         })
     }
 
@@ -226,7 +247,7 @@ impl KvStore for RedisStore {
         let key = key.to_owned();
         let (link, scripts, failures) = self.parts();
         Box::pin(async move {
-            let mut connection = connected(&link, &failures).await?;
+            let mut connection = writer(&link, &failures).await?;
             let mut invocation = scripts.increment.key(&data);
             invocation.key(&index).arg(key).arg(delta.to_string());
             let text: String = within_deadline(invocation.invoke_async(&mut connection))
@@ -236,9 +257,10 @@ impl KvStore for RedisStore {
                     Some("HIVE_OVERFLOW") => StoreError::Storage("increment overflows i64".into()),
                     _ => storage(&failures, err),
                 })?;
-            text.parse().map_err(|_| {
+            let value = text.parse().map_err(|_| {
                 StoreError::Storage(format!("Redis answered {text:?} to an increment"))
-            })
+            })?;
+            acknowledged(&link, &mut connection, &failures, value).await
         })
     }
 
@@ -260,7 +282,7 @@ impl KvStore for RedisStore {
         let (key, new) = (key.to_owned(), new.to_vec());
         let (link, scripts, failures) = self.parts();
         Box::pin(async move {
-            let mut connection = connected(&link, &failures).await?;
+            let mut connection = writer(&link, &failures).await?;
             let mut invocation = scripts.compare_and_swap.key(&data);
             invocation
                 .key(&index)
@@ -268,10 +290,10 @@ impl KvStore for RedisStore {
                 .arg(new)
                 .arg(expect_present)
                 .arg(expected);
-            within_deadline(invocation.invoke_async::<i64>(&mut connection))
+            let swapped = within_deadline(invocation.invoke_async::<i64>(&mut connection))
                 .await
-                .map(|swapped| swapped == 1)
-                .map_err(|err| storage(&failures, err))
+                .map_err(|err| storage(&failures, err))?;
+            acknowledged(&link, &mut connection, &failures, swapped == 1).await
         })
     }
 }
@@ -320,7 +342,7 @@ mod tests {
             .expect("redis-server is needed for this test: run scripts/test.sh, which installs it");
         let url = format!("redis://127.0.0.1:{port}/0");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let store = RedisStore::new(&url, Counter::default()).unwrap();
+        let store = RedisStore::new(&url, Durability::Primary, Counter::default()).unwrap();
         loop {
             match store.link.get().await {
                 Ok(_) => break,

@@ -1,75 +1,280 @@
-//! One connection to a Redis server, made on first use and kept healthy by
+//! The connection to a Redis server, made on first use and kept healthy by
 //! redis-rs's connection manager (which reconnects by itself). Made lazily
 //! so a host can start while Redis is down: until it answers, every use is
 //! a prompt error, never a hang, and the first use after it comes back
 //! connects.
+//!
+//! Behind a `redis+sentinel://` URL the server is whichever the sentinels
+//! name as primary: asked on connecting and then every
+//! [`SENTINEL_POLL`], so after a failover the link moves to the promoted
+//! replica by itself. With [`Durability::Replicated`] writes go over a
+//! connection of their own and each waits (`WAIT`) for a replica; Redis
+//! holds a client's later commands while it waits, so reads keep a
+//! connection that never waits.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
-use tokio::sync::OnceCell;
+
+use super::durability::Durability;
+use super::redis_sentinel::{SentinelUrl, Sentinels};
 
 /// How long making the connection may take.
 pub const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
-/// A connection to the Redis at one URL, made when first needed.
+/// How often the sentinels are asked whether the primary moved.
+pub const SENTINEL_POLL: Duration = Duration::from_millis(500);
+
+/// How long a replicated write waits for a replica to confirm it.
+const REPLICA_DEADLINE_MS: u64 = 1000;
+
+/// A link to the Redis at one URL; cheap to clone, all clones share the
+/// connections.
+#[derive(Clone)]
 pub struct RedisLink {
-    client: Client,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     url: String,
-    connection: OnceCell<ConnectionManager>,
+    source: Source,
+    durability: Durability,
     /// Whether to check the server's persistence settings on connecting.
     check_durability: bool,
+    current: ArcSwapOption<Connected>,
+    /// One connection attempt at a time.
+    connecting: tokio::sync::Mutex<()>,
+    /// Whether the task that follows the sentinels runs.
+    watching: AtomicBool,
+}
+
+/// Where the server is.
+enum Source {
+    /// At the URL's address.
+    Fixed(Client),
+    /// Wherever the sentinels say the primary is.
+    Sentinel(Sentinels),
+}
+
+/// The connections to one server.
+struct Connected {
+    /// `host:port`, or the URL for a fixed server.
+    address: String,
+    main: ConnectionManager,
+    /// The connection replicated writes (and their `WAIT`) use.
+    writer: Option<ConnectionManager>,
 }
 
 impl RedisLink {
-    /// A link to `url` (`redis://` or `rediss://`, with a password as
-    /// `redis://:password@host:port/db`); nothing is connected yet. With
-    /// `check_durability`, the first connection warns when the server would
-    /// not keep an acknowledged write through a crash.
-    pub fn new(url: &str, check_durability: bool) -> anyhow::Result<RedisLink> {
-        let client = Client::open(url)
-            .map_err(|err| anyhow::anyhow!("invalid Redis URL {}: {err}", redact(url)))?;
+    /// A link to `url` (`redis://`, `rediss://`, with a password as
+    /// `redis://:password@host:port/db`, or `redis+sentinel://`); nothing
+    /// is connected yet. With `check_durability`, each new server connected
+    /// to is checked, with a warning when it would not keep an acknowledged
+    /// write through a crash.
+    pub fn new(
+        url: &str,
+        check_durability: bool,
+        durability: Durability,
+    ) -> anyhow::Result<RedisLink> {
+        let invalid = |err: &dyn std::fmt::Display| {
+            anyhow::anyhow!("invalid Redis URL {}: {err}", redact(url))
+        };
+        let source = match SentinelUrl::parse(url).map_err(|err| invalid(&err))? {
+            Some(sentinel) => {
+                // The servers' URL must be valid too; checked once here.
+                Client::open(sentinel.server_url("127.0.0.1:6379")).map_err(|err| invalid(&err))?;
+                Source::Sentinel(Sentinels::new(sentinel))
+            }
+            None => Source::Fixed(Client::open(url).map_err(|err| invalid(&err))?),
+        };
         Ok(RedisLink {
-            client,
-            url: url.to_string(),
-            connection: OnceCell::new(),
-            check_durability,
+            inner: Arc::new(Inner {
+                url: url.to_string(),
+                source,
+                durability,
+                check_durability,
+                current: ArcSwapOption::empty(),
+                connecting: tokio::sync::Mutex::new(()),
+                watching: AtomicBool::new(false),
+            }),
         })
     }
 
     /// The URL without its password, for messages.
     pub fn name(&self) -> String {
-        redact(&self.url)
+        redact(&self.inner.url)
     }
 
-    /// The connection, made now if it was not yet.
+    /// The connection for reads (and for writes unless replicated), made
+    /// now if it was not yet.
     pub async fn get(&self) -> Result<ConnectionManager, RedisError> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| async {
-                let made = tokio::time::timeout(
-                    CONNECT_DEADLINE,
-                    ConnectionManager::new_with_config(self.client.clone(), connection_config()),
-                )
+        Ok(self.connected().await?.main.clone())
+    }
+
+    /// The connection for a write to be followed by [`acknowledge`](Self::acknowledge).
+    pub async fn writer(&self) -> Result<ConnectionManager, RedisError> {
+        let connected = self.connected().await?;
+        Ok(connected.writer.as_ref().unwrap_or(&connected.main).clone())
+    }
+
+    /// Completes a write made on `connection` (from [`writer`](Self::writer))
+    /// as the durability setting asks: with `replicated`, once a replica
+    /// has it, or an error when none confirms in time.
+    pub async fn acknowledge(&self, connection: &mut ConnectionManager) -> Result<(), RedisError> {
+        if self.inner.durability != Durability::Replicated {
+            return Ok(());
+        }
+        let replicas: i64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(REPLICA_DEADLINE_MS)
+            .query_async(connection)
+            .await?;
+        if replicas >= 1 {
+            return Ok(());
+        }
+        Err(RedisError::from(std::io::Error::other(format!(
+            "no replica confirmed the write within {REPLICA_DEADLINE_MS} ms \
+             (kv-durability = \"replicated\"); the primary may still keep it"
+        ))))
+    }
+
+    /// The current connections, made if there are none.
+    async fn connected(&self) -> Result<Arc<Connected>, RedisError> {
+        if let Some(connected) = self.inner.current.load_full() {
+            return Ok(connected);
+        }
+        let _one_at_a_time = self.inner.connecting.lock().await;
+        if let Some(connected) = self.inner.current.load_full() {
+            return Ok(connected);
+        }
+        let connected = match &self.inner.source {
+            Source::Fixed(client) => self.inner.connect(client.clone(), self.name()).await?,
+            Source::Sentinel(sentinels) => {
+                let address = sentinels.primary().await?;
+                let connected = self.inner.connect_to_primary(sentinels, address).await?;
+                self.follow_sentinels();
+                connected
+            }
+        };
+        self.inner.current.store(Some(connected.clone()));
+        Ok(connected)
+    }
+
+    /// Starts (once) the task that moves this link to a new primary after a
+    /// failover; it ends when the last clone of the link is dropped.
+    fn follow_sentinels(&self) {
+        if self.inner.watching.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                tokio::time::sleep(SENTINEL_POLL).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let Source::Sentinel(sentinels) = &inner.source else {
+                    return;
+                };
+                let moved = async {
+                    let address = sentinels.primary().await?;
+                    let current = inner.current.load_full();
+                    if current.as_ref().is_some_and(|c| c.address == address) {
+                        return Ok(None);
+                    }
+                    let _one_at_a_time = inner.connecting.lock().await;
+                    let connected = inner.connect_to_primary(sentinels, address).await?;
+                    let was = current.map(|c| c.address.clone());
+                    inner.current.store(Some(connected.clone()));
+                    Ok::<_, RedisError>(Some((was, connected.address.clone())))
+                };
+                match moved.await {
+                    Ok(Some((was, now))) => {
+                        failing = false;
+                        tracing::warn!(
+                            "Redis primary of {:?} is now {now} (was {}), as the sentinels say",
+                            sentinels.url().service,
+                            was.as_deref().unwrap_or("none")
+                        );
+                    }
+                    Ok(None) if failing => {
+                        failing = false;
+                        tracing::info!("the sentinels answer again");
+                    }
+                    Ok(None) => {}
+                    Err(err) if !failing => {
+                        failing = true;
+                        tracing::warn!("following the Redis primary: {err}");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+}
+
+impl Inner {
+    /// Connects to the server `client` names (`address` for messages).
+    async fn connect(&self, client: Client, address: String) -> Result<Arc<Connected>, RedisError> {
+        let manager = || async {
+            tokio::time::timeout(
+                CONNECT_DEADLINE,
+                ConnectionManager::new_with_config(client.clone(), connection_config()),
+            )
+            .await
+            .map_err(|_| {
+                RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer from Redis at {address} within {CONNECT_DEADLINE:?}"),
+                ))
+            })?
+        };
+        let mut main = manager().await?;
+        let writer = match self.durability {
+            Durability::Replicated => Some(manager().await?),
+            Durability::Primary => None,
+        };
+        if self.check_durability {
+            warn_unless_durable(&mut main).await;
+        }
+        Ok(Arc::new(Connected {
+            address: address.clone(),
+            main,
+            writer,
+        }))
+    }
+
+    /// Connects to the server at `address` that the sentinels named, once it
+    /// confirms it is a primary (a sentinel may be a moment behind).
+    async fn connect_to_primary(
+        &self,
+        sentinels: &Sentinels,
+        address: String,
+    ) -> Result<Arc<Connected>, RedisError> {
+        let client = Client::open(sentinels.url().server_url(&address))?;
+        let connected = self.connect(client, address.clone()).await?;
+        let mut main = connected.main.clone();
+        let role: Vec<redis::Value> =
+            tokio::time::timeout(CONNECT_DEADLINE, redis::cmd("ROLE").query_async(&mut main))
                 .await
                 .map_err(|_| {
                     RedisError::from(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
-                        format!(
-                            "no answer from Redis at {} within {CONNECT_DEADLINE:?}",
-                            self.name()
-                        ),
+                        format!("no ROLE from {address}"),
                     ))
-                })?;
-                let mut connection = made?;
-                if self.check_durability {
-                    warn_unless_durable(&mut connection).await;
-                }
-                Ok::<_, RedisError>(connection)
-            })
-            .await?;
-        Ok(connection.clone())
+                })??;
+        let role = role
+            .first()
+            .and_then(|role| redis::from_redis_value_ref::<String>(role).ok());
+        match role.as_deref() {
+            Some("master") => Ok(connected),
+            _ => Err(RedisError::from(std::io::Error::other(format!(
+                "the sentinels name {address} as primary but it is not one (yet)"
+            )))),
+        }
     }
 }
 
@@ -143,10 +348,15 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let link = RedisLink::new(&format!("redis://127.0.0.1:{port}/0"), false).unwrap();
+        let link = RedisLink::new(
+            &format!("redis://127.0.0.1:{port}/0"),
+            false,
+            Durability::Primary,
+        )
+        .unwrap();
         let started = std::time::Instant::now();
         assert!(link.get().await.is_err());
         assert!(started.elapsed() <= CONNECT_DEADLINE + Duration::from_secs(1));
-        assert!(RedisLink::new("not a url", false).is_err());
+        assert!(RedisLink::new("not a url", false, Durability::Primary).is_err());
     }
 }

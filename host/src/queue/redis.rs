@@ -163,6 +163,21 @@ impl Parts {
             .map_err(|err| storage(&self.failures, err))
     }
 
+    async fn writer(&self) -> Result<ConnectionManager, StoreError> {
+        self.link
+            .writer()
+            .await
+            .map_err(|err| storage(&self.failures, err))
+    }
+
+    /// Waits until a write made on `connection` (from [`writer`](Self::writer))
+    /// is as durable as the link's setting asks.
+    async fn acknowledge(&self, connection: &mut ConnectionManager) -> Result<(), StoreError> {
+        within_deadline(self.link.acknowledge(connection))
+            .await
+            .map_err(|err| self.fail(err))
+    }
+
     fn fail(&self, err: RedisError) -> StoreError {
         storage(&self.failures, err)
     }
@@ -190,7 +205,7 @@ impl EventStore for RedisQueue {
         let topic = topic.to_string();
         let parts = self.parts();
         Box::pin(async move {
-            let mut connection = parts.connection().await?;
+            let mut connection = parts.writer().await?;
             let (id, header, payload, delay, dedup) = publish_args(&message);
             let mut invocation = parts.scripts.publish.prepare_invoke();
             invocation
@@ -206,6 +221,7 @@ impl EventStore for RedisQueue {
                 .await
                 .map_err(|err| parts.fail(err))?;
             parts.published.notify_waiters();
+            parts.acknowledge(&mut connection).await?;
             Ok(id)
         })
     }
@@ -224,7 +240,7 @@ impl EventStore for RedisQueue {
         let (data, index) = namespace_keys(namespace);
         let parts = self.parts();
         Box::pin(async move {
-            let mut connection = parts.connection().await?;
+            let mut connection = parts.writer().await?;
             let mut invocation = parts.scripts.commit.key(&data);
             invocation
                 .key(&index)
@@ -255,6 +271,7 @@ impl EventStore for RedisQueue {
                 .await
                 .map_err(|err| parts.fail(err))?;
             parts.published.notify_waiters();
+            parts.acknowledge(&mut connection).await?;
             Ok(ids)
         })
     }
@@ -701,7 +718,9 @@ mod tests {
             .spawn()
             .expect("redis-server is needed for this test: run scripts/test.sh, which installs it");
         let url = format!("redis://127.0.0.1:{port}/0");
-        let link = Arc::new(RedisLink::new(&url, false).unwrap());
+        let link = Arc::new(
+            RedisLink::new(&url, false, crate::kv::durability::Durability::Primary).unwrap(),
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while link.get().await.is_err() {
             assert!(
@@ -710,7 +729,14 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let kv = Arc::new(RedisStore::new(&url, Counter::default()).unwrap());
+        let kv = Arc::new(
+            RedisStore::new(
+                &url,
+                crate::kv::durability::Durability::Primary,
+                Counter::default(),
+            )
+            .unwrap(),
+        );
         let queue = RedisQueue::new(link, "test-host".into(), Counter::default());
         (TestRedis { process, _dir: dir }, queue, kv)
     }
