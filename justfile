@@ -40,3 +40,7 @@ bench-scale:
 # Redis, three hosts and HAProxy on this machine, sharing kv and deployment (see README, Running many hosts).
 cluster:
     bash scale/run.sh
+
+# The soak with chaos and the invariant checker (Redis with Sentinel, three hosts, HAProxy); report in bench/results/soak.md.
+soak seconds="1800" seed="20261202" durability="replicated":
+    bash scripts/soak.sh {{seconds}} {{seed}} {{durability}}

@@ -17,3 +17,7 @@ ensure_python_servers      # gunicorn and uvicorn, beside which the Flask and St
 ensure_otel_proto          # the trace tests' OTLP receiver decodes with the OpenTelemetry protobufs
 
 cargo test --release --workspace "$@"
+# The demo inventory's stock record, tested natively (its crate builds for
+# wasm32-wasip2 by default; the tests need no host calls).
+cargo test --release --manifest-path components/Cargo.toml -p inventory --lib \
+    --target "$(rustc -vV | sed -n 's/^host: //p')"

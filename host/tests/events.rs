@@ -844,7 +844,7 @@ fn orders_keep_coming_while_their_subscriber_is_gone_for_30_s_and_none_is_missed
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["topic"] == "order.placed")
+        .find(|g| g["topic"] == "order.placed" && g["group"] == "notifications")
         .map(|g| g["depth"].as_u64().unwrap_or(0))
         .unwrap_or(0);
 

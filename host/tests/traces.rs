@@ -268,8 +268,8 @@ fn an_order_is_one_trace_from_the_client_through_calls_kv_and_its_event() {
     });
     assert_eq!(commit["parent_span_id"], request["span_id"]);
     assert_eq!(attr(commit, "db.namespace"), "orders");
-    let delivery = one(&spans, "the delivery", |s| {
-        s["kind"] == "SPAN_KIND_CONSUMER"
+    let delivery = one(&spans, "the delivery to notifications", |s| {
+        s["kind"] == "SPAN_KIND_CONSUMER" && attr(s, "hive.component") == "notifications"
     });
     assert_eq!(delivery["name"], "process order.placed");
     assert_eq!(delivery["parent_span_id"], commit["span_id"]);
@@ -365,7 +365,7 @@ fn the_console_draws_a_requests_waterfall() {
         "POST /orders",
         "instantiate orders",
         "shop:users/directory@0.1.0 get-user",
-        "shop:inventory/stock@0.1.0 reserve",
+        "shop:inventory/stock@0.1.0 reserve-for",
         "commit orders",
     ] {
         assert!(

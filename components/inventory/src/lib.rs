@@ -15,8 +15,21 @@
 //!
 //! The exported `shop:inventory/stock` interface lets other services read a
 //! count and reserve units. Every request runs in its own instance, so two
-//! orders for the same SKU can run at the same moment: `reserve` therefore
-//! never writes blindly, it compare-and-swaps from the count it read.
+//! orders for the same SKU can run at the same moment: every change to a
+//! SKU's record is a compare-and-swap from the record read.
+//!
+//! `reserve-for` ties units to an order: they stay taken once the order is
+//! announced on `order.placed` (this service subscribes), and come back a
+//! minute later if it never is (its caller failed, or its host died, after
+//! reserving). The reservation lives in the SKU's own record, so taking the
+//! units and remembering why is one atomic swap:
+//!
+//! ```text
+//! 97                       <- the count (all a record is without reservations)
+//! p 1041 3 1764690000000   <- order 1041 holds 3, since that millisecond
+//! r 1002 1 1764689000000   <- order 1002's 1 came back (kept a day, in case
+//!                             its announcement is only late)
+//! ```
 
 wit_bindgen::generate!({
     // The shared Hive contract and this service's own interface, each its own
@@ -38,6 +51,8 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+mod record;
+
 use exports::hive::events::subscriber;
 use exports::hive::service::handler;
 use exports::shop::inventory::stock;
@@ -47,6 +62,8 @@ use hive::service::log::{self, Level};
 use hive::service::types::{Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use record::{Change, Record};
 
 /// How often `reserve` re-reads and retries when another instance changed
 /// the count between its read and its swap. Losing 16 races in a row means
@@ -74,8 +91,8 @@ impl stock::Guest for Inventory {
     /// The interface can only say "unknown SKU", so a store failure or a
     /// corrupt count is logged for the operator and reported as `none`.
     fn get_stock(sku: String) -> Option<u32> {
-        match load_count(&sku) {
-            Ok(count) => count.map(|(count, _)| count),
+        match load_record(&sku) {
+            Ok(found) => found.map(|(record, _)| record.count),
             Err(err) => {
                 log::log(Level::Error, &format!("get-stock {sku}: {err}"));
                 None
@@ -83,65 +100,208 @@ impl stock::Guest for Inventory {
         }
     }
 
-    /// Read, check, then compare-and-swap from the exact bytes read. If the
-    /// swap loses, someone else changed the count in between: start over
-    /// with the fresh value, so no unit is ever sold twice.
+    /// Takes the units with a compare-and-swap of the SKU's record.
     fn reserve(sku: String, quantity: u32) -> Result<u32, String> {
-        let key = stock_key(&sku);
-        for _ in 0..RESERVE_ATTEMPTS {
-            let (count, old) = match load_count(&sku) {
-                Ok(Some(found)) => found,
-                Ok(None) => return Err("no such item".to_string()),
-                Err(err) => {
-                    log::log(Level::Error, &format!("reserve {sku}: {err}"));
-                    return Err(format!("cannot read the stock of {sku}"));
-                }
+        let remaining = update(&sku, |record| {
+            let Some(remaining) = record.count.checked_sub(quantity) else {
+                return Err(format!("only {} left", record.count));
             };
-            let Some(remaining) = count.checked_sub(quantity) else {
-                return Err(format!("only {count} left"));
-            };
-            match kv::compare_and_swap(&key, Some(&old), remaining.to_string().as_bytes()) {
-                Ok(true) => {
-                    log::log(
-                        Level::Info,
-                        &format!("reserved {quantity} of {sku}, {remaining} left"),
-                    );
-                    return Ok(remaining);
-                }
-                Ok(false) => continue,
-                Err(err) => {
-                    log::log(Level::Error, &format!("reserve {sku}: kv failed: {err}"));
-                    return Err(format!("cannot update the stock of {sku}"));
-                }
-            }
-        }
+            record.count = remaining;
+            Ok(Change::Write(remaining))
+        })?;
         log::log(
-            Level::Warn,
-            &format!("reserve {sku}: gave up after {RESERVE_ATTEMPTS} lost races"),
+            Level::Info,
+            &format!("reserved {quantity} of {sku}, {remaining} left"),
         );
-        Err(format!("{sku} is in high demand, try again"))
+        Ok(remaining)
+    }
+
+    /// Takes the units and notes them as `order`'s, in one swap; a second
+    /// call for the same order changes nothing.
+    fn reserve_for(order: String, sku: String, quantity: u32) -> Result<u32, String> {
+        if order.is_empty() || order.len() > 64 || order.contains(char::is_whitespace) {
+            return Err("an order id is 1 to 64 characters without spaces".to_string());
+        }
+        let now = now_ms();
+        let remaining = update(&sku, |record| {
+            if record.holds(&order) {
+                return Ok(Change::Keep(record.count));
+            }
+            let Some(remaining) = record.count.checked_sub(quantity) else {
+                return Err(format!("only {} left", record.count));
+            };
+            record.count = remaining;
+            record.hold(&order, quantity, now);
+            Ok(Change::Write(remaining))
+        })?;
+        log::log(
+            Level::Info,
+            &format!("reserved {quantity} of {sku} for order {order}, {remaining} left"),
+        );
+        Ok(remaining)
     }
 }
 
-impl subscriber::Guest for Inventory {
-    /// The `release-expired` schedule's tick: every hold past its time goes
-    /// back into stock.
-    fn handle(delivery: Delivery) -> Disposition {
-        if delivery.topic != "schedule:release-expired" {
-            return Disposition::DeadLetter(format!("unexpected topic {}", delivery.topic));
-        }
-        match release_expired(now_ms()) {
-            Ok(0) => Disposition::Ack,
-            Ok(released) => {
-                log::log(Level::Info, &format!("released {released} expired hold(s)"));
-                Disposition::Ack
-            }
+/// Applies `change` to `sku`'s record by compare-and-swap from the bytes
+/// read, starting over when another instance changed the record in
+/// between, so no unit is ever sold twice. Errors are messages for the
+/// caller.
+fn update<T>(
+    sku: &str,
+    mut change: impl FnMut(&mut Record) -> Result<Change<T>, String>,
+) -> Result<T, String> {
+    let key = stock_key(sku);
+    for _ in 0..RESERVE_ATTEMPTS {
+        let (mut record, old) = match load_record(sku) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err("no such item".to_string()),
             Err(err) => {
-                log::log(Level::Error, &format!("releasing holds: {err}"));
+                log::log(Level::Error, &format!("{sku}: {err}"));
+                return Err(format!("cannot read the stock of {sku}"));
+            }
+        };
+        let value = match change(&mut record)? {
+            Change::Keep(value) => return Ok(value),
+            Change::Write(value) => value,
+        };
+        match swap(&key, &old, record.encode().as_bytes()) {
+            Ok(true) => return Ok(value),
+            Ok(false) => continue,
+            Err(err) => {
+                log::log(Level::Error, &format!("{sku}: kv failed: {err}"));
+                return Err(format!("cannot update the stock of {sku}"));
+            }
+        }
+    }
+    log::log(
+        Level::Warn,
+        &format!("{sku}: gave up after {RESERVE_ATTEMPTS} lost races"),
+    );
+    Err(format!("{sku} is in high demand, try again"))
+}
+
+/// Replaces `old` by `new` under `key` if `old` is still there.
+#[cfg(not(feature = "blind-writes"))]
+fn swap(key: &str, old: &[u8], new: &[u8]) -> Result<bool, kv::Error> {
+    kv::compare_and_swap(key, Some(old), new)
+}
+
+/// The broken build the soak's checker is tested against: it writes
+/// without checking that the record is still the one it read, so two
+/// orders at once can both take the same units.
+#[cfg(feature = "blind-writes")]
+fn swap(key: &str, _old: &[u8], new: &[u8]) -> Result<bool, kv::Error> {
+    kv::set(key, new).map(|()| true)
+}
+
+impl subscriber::Guest for Inventory {
+    /// `order.placed` confirms an order's reservation; the
+    /// `release-expired` schedule's tick gives back every hold and every
+    /// reservation past its time.
+    fn handle(delivery: Delivery) -> Disposition {
+        let done = match delivery.topic.as_str() {
+            "order.placed" => match serde_json::from_slice::<PlacedOrder>(&delivery.payload) {
+                Ok(order) => confirm(&order),
+                Err(err) => return Disposition::DeadLetter(format!("not an order: {err}")),
+            },
+            "schedule:release-expired" => release_expired(now_ms()).and_then(|holds| {
+                let reservations = release_reservations(now_ms())?;
+                if holds + reservations > 0 {
+                    log::log(
+                        Level::Info,
+                        &format!(
+                            "released {holds} expired hold(s), {reservations} reservation(s) \
+                             whose order never came"
+                        ),
+                    );
+                }
+                Ok(())
+            }),
+            topic => return Disposition::DeadLetter(format!("unexpected topic {topic}")),
+        };
+        match done {
+            Ok(()) => Disposition::Ack,
+            Err(err) => {
+                log::log(Level::Error, &format!("{}: {err}", delivery.topic));
                 Disposition::Retry(None)
             }
         }
     }
+}
+
+/// What `order.placed` carries that this service needs.
+#[derive(Deserialize)]
+struct PlacedOrder {
+    id: i64,
+    sku: String,
+}
+
+/// How long reserved units wait for their order's announcement.
+const RESERVATION_MS: u64 = 60_000;
+
+/// How long a given-back reservation is remembered, in case its order's
+/// announcement was only late.
+const RELEASED_KEPT_MS: u64 = 86_400_000;
+
+/// Makes the order's reservation final. An order whose units already came
+/// back (its announcement came after the minute) takes them again, even
+/// if that leaves too few: the order exists, so its units are sold.
+fn confirm(order: &PlacedOrder) -> Result<(), String> {
+    let id = order.id.to_string();
+    let oversold = update(&order.sku, |record| {
+        if record.confirm(&id) {
+            return Ok(Change::Write(None));
+        }
+        match record.take_released(&id) {
+            Some(quantity) => {
+                let short = quantity.saturating_sub(record.count);
+                record.count = record.count.saturating_sub(quantity);
+                Ok(Change::Write((short > 0).then_some(short)))
+            }
+            None => Ok(Change::Keep(None)),
+        }
+    });
+    match oversold {
+        Ok(Some(short)) => {
+            log::log(
+                Level::Error,
+                &format!(
+                    "order {id}: {} oversold by {short} (came after its reservation)",
+                    order.sku
+                ),
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        // The SKU was deleted: nothing to confirm.
+        Err(message) if message == "no such item" => Ok(()),
+        Err(message) => Err(message),
+    }
+}
+
+/// Gives back every reservation older than [`RESERVATION_MS`] whose order
+/// was not announced; returns how many.
+fn release_reservations(now: u64) -> Result<u32, String> {
+    let keys = kv::list_keys("stock/", RELEASE_BATCH).map_err(|err| err.to_string())?;
+    let mut released = 0;
+    for key in keys {
+        let Some(sku) = key.strip_prefix("stock/") else {
+            continue;
+        };
+        released += update(sku, |record| {
+            let count = record.release_older_than(now.saturating_sub(RESERVATION_MS), now);
+            let forgotten = record.forget_released_before(now.saturating_sub(RELEASED_KEPT_MS));
+            Ok(match count + forgotten {
+                0 => Change::Keep(0),
+                _ => Change::Write(count),
+            })
+        })
+        .or_else(|message| match message.as_str() {
+            "no such item" => Ok(0),
+            _ => Err(message),
+        })?;
+    }
+    Ok(released)
 }
 
 /// Most holds one tick releases; the rest wait for the next.
@@ -180,23 +340,10 @@ fn release_expired(now: u64) -> Result<u32, String> {
 
 /// Adds `quantity` units of `sku` back, by compare-and-swap like `reserve`.
 fn give_back(sku: &str, quantity: u32) -> Result<(), String> {
-    for _ in 0..RESERVE_ATTEMPTS {
-        let (count, old) = match load_count(sku) {
-            Ok(Some(found)) => found,
-            Ok(None) => (0, Vec::new()),
-            Err(err) => return Err(err.to_string()),
-        };
-        let expected = (!old.is_empty()).then_some(old.as_slice());
-        let next = count.saturating_add(quantity).to_string();
-        match kv::compare_and_swap(&stock_key(sku), expected, next.as_bytes()) {
-            Ok(true) => return Ok(()),
-            Ok(false) => continue,
-            Err(err) => return Err(err.to_string()),
-        }
-    }
-    Err(format!(
-        "{sku} is busy; its hold is lost after {RESERVE_ATTEMPTS} tries"
-    ))
+    update(sku, |record| {
+        record.count = record.count.saturating_add(quantity);
+        Ok(Change::Write(()))
+    })
 }
 
 /// The body `POST /inventory/:sku/holds` expects.
@@ -290,15 +437,21 @@ impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoadError::Store(err) => write!(f, "store failed: {err}"),
-            LoadError::Corrupt(value) => write!(f, "stored count {value:?} is not a number"),
+            LoadError::Corrupt(value) => write!(f, "stored record {value:?} is not a stock record"),
         }
     }
 }
 
 /// `GET /inventory/:sku`.
 fn get_count(sku: &str) -> Response {
-    match load_count(sku) {
-        Ok(Some((count, _))) => json_response(200, &StockLevel { sku, count }),
+    match load_record(sku) {
+        Ok(Some((record, _))) => json_response(
+            200,
+            &StockLevel {
+                sku,
+                count: record.count,
+            },
+        ),
         Ok(None) => error_response(404, &format!("no such item {sku}")),
         Err(LoadError::Store(err)) => kv_error_response(&err),
         Err(err @ LoadError::Corrupt(_)) => error_response(500, &err.to_string()),
@@ -306,7 +459,8 @@ fn get_count(sku: &str) -> Response {
 }
 
 /// `PUT /inventory/:sku`: sets the count outright (a restock or a recount),
-/// so a plain `set` is right here; only `reserve` needs to be conditional.
+/// so a plain `set` is right here, and open reservations are forgotten
+/// with the old count.
 fn put_count(sku: &str, body: &[u8]) -> Response {
     let SetCount { count } = match serde_json::from_slice(body) {
         Ok(body) => body,
@@ -326,18 +480,17 @@ fn put_count(sku: &str, body: &[u8]) -> Response {
     }
 }
 
-/// The count stored for `sku` together with the raw bytes it was read from,
-/// which `reserve` needs for its compare-and-swap; `None` if the SKU is
-/// unknown.
-fn load_count(sku: &str) -> Result<Option<(u32, Vec<u8>)>, LoadError> {
+/// The record stored for `sku` together with the raw bytes it was read
+/// from, which a compare-and-swap needs; `None` if the SKU is unknown.
+fn load_record(sku: &str) -> Result<Option<(Record, Vec<u8>)>, LoadError> {
     let Some(raw) = kv::get(&stock_key(sku)).map_err(LoadError::Store)? else {
         return Ok(None);
     };
-    let count = std::str::from_utf8(&raw)
+    let record = std::str::from_utf8(&raw)
         .ok()
-        .and_then(|text| text.parse::<u32>().ok())
+        .and_then(Record::decode)
         .ok_or_else(|| LoadError::Corrupt(String::from_utf8_lossy(&raw).into_owned()))?;
-    Ok(Some((count, raw)))
+    Ok(Some((record, raw)))
 }
 
 fn stock_key(sku: &str) -> String {

@@ -2,19 +2,20 @@
 //! interfaces other services export.
 //!
 //! - `POST /orders` with `{"user", "sku", "quantity"}` looks the user up via
-//!   `shop:users/directory`, reserves stock via `shop:inventory/stock`, then
-//!   stores the order under `order/<id>` with an id from `kv.increment`
-//!   and publishes `order.placed` in the same commit (`hive:events/outbox`),
-//!   so no order is stored unannounced and no announcement names an order
-//!   that was not stored; it answers 201 with the order;
+//!   `shop:users/directory`, draws the order's id from `kv.increment`,
+//!   reserves stock for that id via `shop:inventory/stock`, then stores the
+//!   order under `order/<id>` and publishes `order.placed` in the same
+//!   commit (`hive:events/outbox`), so no order is stored unannounced and
+//!   no announcement names an order that was not stored; the announcement
+//!   also makes the reservation final. It answers 201 with the order;
 //! - `GET /orders/:id` answers the stored order, or 404;
 //! - `GET /orders/:id/customer` forwards to `GET /users/<user id>` with the
 //!   untyped `services.call`, for comparison: any service can be called this
 //!   way, but request and response are plain HTTP shapes, not typed values.
 //!
 //! The typed calls read like local functions: `directory::get_user(id)`
-//! returns an `Option<User>`, `stock::reserve(sku, n)` a `Result<u32,
-//! String>`. The host links them to the `users` and `inventory` components.
+//! returns an `Option<User>`, `stock::reserve_for(id, sku, n)` a
+//! `Result<u32, String>`. The host links them to the `users` and `inventory` components.
 
 wit_bindgen::generate!({
     // The shared Hive contract and the two interfaces this service imports,
@@ -120,10 +121,10 @@ enum LoadError {
 /// `POST /orders`: user check, stock reservation, then the order itself.
 ///
 /// The checks run before anything is written, and the reservation is the
-/// last step that can be refused, so a refused order changes nothing. There
-/// is no way to hand stock back in `shop:inventory/stock`, so if storing the
-/// order fails after the reservation, the units stay reserved; that is
-/// logged with everything needed to restock by hand.
+/// last step that can be refused, so a refused order changes nothing but
+/// the id counter. The reservation is made for the order's id, and only
+/// the order's announcement (stored in the same commit) makes it final: an
+/// order that is never stored gives its units back on its own.
 fn place_order(body: &[u8]) -> Response {
     let request: PlaceOrder = match serde_json::from_slice(body) {
         Ok(request) => request,
@@ -141,14 +142,16 @@ fn place_order(body: &[u8]) -> Response {
     let Some(user) = directory::get_user(&request.user) else {
         return error_response(404, &format!("no such user {}", request.user));
     };
-    let remaining = match stock::reserve(&request.sku, request.quantity) {
-        Ok(remaining) => remaining,
-        Err(message) => return error_response(409, &message),
-    };
-
+    // The id comes first: the reservation is made for it, so if this
+    // instance fails before the order is stored, inventory gives the units
+    // back when the order's announcement does not come.
     let id = match kv::increment(NEXT_ID_KEY, 1) {
         Ok(id) => id,
-        Err(err) => return lost_reservation(&request, &err),
+        Err(err) => return unnumbered(&err),
+    };
+    let remaining = match stock::reserve_for(&id.to_string(), &request.sku, request.quantity) {
+        Ok(remaining) => remaining,
+        Err(message) => return error_response(409, &message),
     };
     let order = Order {
         id,
@@ -161,7 +164,7 @@ fn place_order(body: &[u8]) -> Response {
         log::log(
             Level::Error,
             &format!(
-                "order {id}: {} x {} reserved but not stored ({err}); restock by hand",
+                "order {id}: {} x {} reserved but not stored ({err}); the units come back unannounced",
                 order.quantity, order.sku
             ),
         );
@@ -210,16 +213,12 @@ fn store_order(order: &Order) -> Result<(), String> {
     committed
 }
 
-/// 500 for an order whose stock was reserved but which got no id.
-fn lost_reservation(request: &PlaceOrder, err: &kv::Error) -> Response {
-    log::log(
-        Level::Error,
-        &format!(
-            "{} x {} reserved for {} but no order id ({err}); restock by hand",
-            request.quantity, request.sku, request.user
-        ),
-    );
-    error_response(500, &format!("could not number the order: {err}"))
+/// 503 for an order that could not get an id (nothing was reserved).
+fn unnumbered(err: &kv::Error) -> Response {
+    log::log(Level::Error, &format!("numbering an order: {err}"));
+    let mut response = error_response(503, &format!("could not number the order: {err}"));
+    response.headers.push(("retry-after".into(), "1".into()));
+    response
 }
 
 /// `GET /orders/:id`.
