@@ -303,6 +303,22 @@ mod tests {
     }
 
     #[test]
+    fn kv_durability_is_read_and_checked() {
+        let config: HostConfig = toml::from_str(
+            "[server]\nkv = \"redis+sentinel://127.0.0.1:26379/mymaster/0\"\n\
+             kv-durability = \"replicated\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.server.kv_durability, Some(Durability::Replicated));
+        let wrong = toml::from_str::<HostConfig>("[server]\nkv-durability = \"quorum\"\n");
+        let message = wrong.unwrap_err().to_string();
+        assert!(
+            message.contains("primary") && message.contains("replicated"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn the_traces_table_parses_and_flags_win() {
         use crate::config::traces::{Root, SamplerChoice};
 

@@ -7,13 +7,13 @@
 //! Behind a `redis+sentinel://` URL the server is whichever the sentinels
 //! name as primary: asked on connecting and then every
 //! [`SENTINEL_POLL`], so after a failover the link moves to the promoted
-//! replica by itself. With [`Durability::Replicated`] writes go over a
-//! connection of their own and each waits (`WAIT`) for a replica; Redis
+//! replica by itself. With [`Durability::Replicated`] writes go over
+//! connections of their own and each waits (`WAIT`) for a replica; Redis
 //! holds a client's later commands while it waits, so reads keep a
 //! connection that never waits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -28,6 +28,9 @@ pub const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How often the sentinels are asked whether the primary moved.
 pub const SENTINEL_POLL: Duration = Duration::from_millis(500);
+
+/// Connections for replicated writes, per server.
+const REPLICATED_WRITERS: usize = 8;
 
 /// How long a replicated write waits for a replica to confirm it.
 const REPLICA_DEADLINE_MS: u64 = 1000;
@@ -65,8 +68,11 @@ struct Connected {
     /// `host:port`, or the URL for a fixed server.
     address: String,
     main: ConnectionManager,
-    /// The connection replicated writes (and their `WAIT`) use.
-    writer: Option<ConnectionManager>,
+    /// The connections replicated writes (and their `WAIT`) use, taken in
+    /// turn: Redis holds a connection's next command while it waits, so
+    /// one would let a single write go to the replica at a time.
+    writers: Vec<ConnectionManager>,
+    next_writer: AtomicUsize,
 }
 
 impl RedisLink {
@@ -118,7 +124,11 @@ impl RedisLink {
     /// The connection for a write to be followed by [`acknowledge`](Self::acknowledge).
     pub async fn writer(&self) -> Result<ConnectionManager, RedisError> {
         let connected = self.connected().await?;
-        Ok(connected.writer.as_ref().unwrap_or(&connected.main).clone())
+        if connected.writers.is_empty() {
+            return Ok(connected.main.clone());
+        }
+        let turn = connected.next_writer.fetch_add(1, Ordering::Relaxed);
+        Ok(connected.writers[turn % connected.writers.len()].clone())
     }
 
     /// Completes a write made on `connection` (from [`writer`](Self::writer))
@@ -233,17 +243,20 @@ impl Inner {
             })?
         };
         let mut main = manager().await?;
-        let writer = match self.durability {
-            Durability::Replicated => Some(manager().await?),
-            Durability::Primary => None,
-        };
+        let mut writers = Vec::new();
+        if self.durability == Durability::Replicated {
+            for _ in 0..REPLICATED_WRITERS {
+                writers.push(manager().await?);
+            }
+        }
         if self.check_durability {
             warn_unless_durable(&mut main).await;
         }
         Ok(Arc::new(Connected {
             address: address.clone(),
             main,
-            writer,
+            writers,
+            next_writer: AtomicUsize::new(0),
         }))
     }
 
