@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# What request logging costs: the same host binary four times side by side
+# on `/hello`, fresh instances and reused ones (instance-reuse 1000), each
+# at its defaults (RUST_LOG unset: the `info` request line, written to a
+# file, and the console's capture) and with RUST_LOG=warn (no request
+# line). Rounds alternate which host runs first. Loopback only; each run
+# bounded in time.
+#
+# Usage: bash bench/logging.sh [HIVE]   (default target/release/hive)
+# Environment: LOG_SECONDS per run (default 5), LOG_CONNECTIONS (default
+#   32), LOG_ROUNDS (default 3).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+source scripts/tools.sh
+ensure_wrk
+HIVE="${1:-$ROOT/target/release/hive}"
+SECS="${LOG_SECONDS:-5}"
+CONNS="${LOG_CONNECTIONS:-32}"
+ROUNDS="${LOG_ROUNDS:-3}"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/hive-logbench.XXXXXX")"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ -f deploy/hello.wasm ] || "$HIVE" build --components components --out deploy >/dev/null
+
+# start NAME PORT LEVEL REUSE: LEVEL "default" leaves RUST_LOG unset.
+start() {
+    local name="$1" port="$2" level="$3" reuse="$4"
+    mkdir -p "$WORK/$name"
+    cp deploy/hello.wasm deploy/hello.toml "$WORK/$name/"
+    [ "$reuse" = yes ] && printf '\n[limits]\ninstance-reuse = 1000\n' >>"$WORK/$name/hello.toml"
+    local env=(env -u RUST_LOG)
+    [ "$level" = warn ] && env=(env RUST_LOG=warn)
+    "${env[@]}" "$HIVE" serve --dir "$WORK/$name" --listen "127.0.0.1:$port" \
+        --admin-listen "127.0.0.1:$((port + 1))" --cache-dir "$WORK/cache-$name" \
+        --data "$WORK/data-$name" --no-watch >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 600); do curl -sf "127.0.0.1:$((port + 1))/ready" >/dev/null && break; sleep 0.1; done
+}
+start fresh-default 18800 default no
+start fresh-warn 18810 warn no
+start reuse-default 18820 default yes
+start reuse-warn 18830 warn yes
+
+rate() {
+    wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$1/hello" | awk '/Requests\/sec/ { print $2 }'
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+echo "defaults / RUST_LOG=warn on /hello, ${SECS} s per run at $CONNS connections, $ROUNDS rounds"
+for mode in fresh reuse; do
+    base=18800
+    [ "$mode" = reuse ] && base=18820
+    ratios=()
+    for round in $(seq 1 "$ROUNDS"); do
+        if [ $((round % 2)) = 1 ]; then
+            default="$(rate "$base")"
+            warn="$(rate $((base + 10)))"
+        else
+            warn="$(rate $((base + 10)))"
+            default="$(rate "$base")"
+        fi
+        r="$(ratio "$default" "$warn")"
+        ratios+=("$r")
+        echo "$mode round $round: defaults $default, warn $warn req/s ($r)"
+    done
+    echo "$mode median ratio defaults/warn: $(median "${ratios[@]}")"
+done
+for name in fresh-default reuse-default; do
+    echo "$name: $(grep -c 'hive::request' "$WORK/$name.log") request lines logged"
+done
