@@ -58,7 +58,8 @@ pub struct Fault {
     pub detail: String,
 }
 
-/// Injects faults until `stop`, from `seed`; returns them.
+/// Injects faults until `stop` (and at least one of each kind), from
+/// `seed`; returns them.
 pub fn run(rig: &Rig, seed: u64, started: Instant, stop: &AtomicBool) -> Vec<Fault> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut faults = Vec::new();
@@ -77,7 +78,8 @@ pub fn run(rig: &Rig, seed: u64, started: Instant, stop: &AtomicBool) -> Vec<Fau
             let pause = Duration::from_millis(rng.random_range(3_000..8_000));
             let until = Instant::now() + pause;
             while Instant::now() < until {
-                if stop.load(Ordering::Relaxed) {
+                // However slow the machine, every kind runs once.
+                if stop.load(Ordering::Relaxed) && faults.len() >= Kind::ALL.len() {
                     break 'rounds;
                 }
                 std::thread::sleep(Duration::from_millis(100));
