@@ -364,7 +364,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let redis = start_redis();
-        let link = Arc::new(RedisLink::new(&redis.url, false, hive::Durability::Primary).unwrap());
+        let link = RedisLink::new(&redis.url, false, hive::Durability::Primary).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while link.get().await.is_err() {
             assert!(Instant::now() < deadline, "redis-server did not come up");

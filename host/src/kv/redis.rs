@@ -37,7 +37,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 /// A Redis-backed [`KvStore`].
 pub struct RedisStore {
-    link: Arc<RedisLink>,
+    link: RedisLink,
     scripts: Arc<Scripts>,
     /// Operations that failed for want of Redis, for the metrics.
     failures: Counter,
@@ -70,20 +70,20 @@ impl RedisStore {
             increment: Script::new(include_str!("redis_lua/incr.lua")),
         };
         Ok(RedisStore {
-            link: Arc::new(RedisLink::new(url, true, durability)?),
+            link: RedisLink::new(url, true, durability)?,
             scripts: Arc::new(scripts),
             failures,
         })
     }
 
     /// The link to Redis, for the event store on the same server.
-    pub fn link(&self) -> Arc<RedisLink> {
+    pub fn link(&self) -> RedisLink {
         self.link.clone()
     }
 
     /// What an operation's future needs: the link, the scripts and the
     /// failure counter, all cheap clones.
-    fn parts(&self) -> (Arc<RedisLink>, Arc<Scripts>, Counter) {
+    fn parts(&self) -> (RedisLink, Arc<Scripts>, Counter) {
         (
             self.link.clone(),
             self.scripts.clone(),

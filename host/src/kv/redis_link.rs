@@ -13,7 +13,7 @@
 //! connection that never waits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -51,8 +51,6 @@ struct Inner {
     current: ArcSwapOption<Connected>,
     /// One connection attempt at a time.
     connecting: tokio::sync::Mutex<()>,
-    /// Whether the task that follows the sentinels runs.
-    watching: AtomicBool,
 }
 
 /// Where the server is.
@@ -105,7 +103,6 @@ impl RedisLink {
                 check_durability,
                 current: ArcSwapOption::empty(),
                 connecting: tokio::sync::Mutex::new(()),
-                watching: AtomicBool::new(false),
             }),
         })
     }
@@ -174,12 +171,10 @@ impl RedisLink {
         Ok(connected)
     }
 
-    /// Starts (once) the task that moves this link to a new primary after a
-    /// failover; it ends when the last clone of the link is dropped.
+    /// Starts the task that moves this link to a new primary after a
+    /// failover; it ends when the last clone of the link is dropped. Called
+    /// once: on the first connection, which is never undone.
     fn follow_sentinels(&self) {
-        if self.inner.watching.swap(true, Ordering::SeqCst) {
-            return;
-        }
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut failing = false;

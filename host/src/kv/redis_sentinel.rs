@@ -133,10 +133,7 @@ impl Sentinels {
                 Ok(None) => {
                     failures.push(format!("{address} does not know {:?}", self.url.service))
                 }
-                Err(err) => {
-                    *cached = None;
-                    failures.push(format!("{address}: {err}"));
-                }
+                Err(err) => failures.push(format!("{address}: {err}")),
             }
         }
         Err(RedisError::from(std::io::Error::other(format!(
@@ -159,26 +156,26 @@ async fn ask(
             format!("no answer within {ASK_DEADLINE:?}"),
         ))
     };
-    if cached.is_none() {
-        let client = Client::open(format!("redis://{address}"))?;
-        let connection =
+    let mut connection = match cached.take() {
+        Some(connection) => connection,
+        None => {
+            let client = Client::open(format!("redis://{address}"))?;
             tokio::time::timeout(ASK_DEADLINE, client.get_multiplexed_async_connection())
                 .await
-                .map_err(|_| timed_out())??;
-        *cached = Some(connection);
-    }
-    let Some(connection) = cached.as_mut() else {
-        return Ok(None);
+                .map_err(|_| timed_out())??
+        }
     };
     let answer: Option<(String, u16)> = tokio::time::timeout(
         ASK_DEADLINE,
         redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg(service)
-            .query_async(connection),
+            .query_async(&mut connection),
     )
     .await
     .map_err(|_| timed_out())??;
+    // Kept only after an answer: a failed connection is made anew.
+    *cached = Some(connection);
     Ok(answer.map(|(host, port)| match host.contains(':') {
         true => format!("[{host}]:{port}"),
         false => format!("{host}:{port}"),

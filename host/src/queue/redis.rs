@@ -87,7 +87,7 @@ impl Scripts {
 
 /// The Redis [`EventStore`].
 pub struct RedisQueue {
-    link: Arc<RedisLink>,
+    link: RedisLink,
     scripts: Arc<Scripts>,
     /// This host's name as a consumer of the groups' streams.
     consumer: String,
@@ -125,7 +125,7 @@ fn entry_message(entry: &StreamId) -> Option<(Header, Vec<u8>)> {
 impl RedisQueue {
     /// A queue on `link`, reading as the consumer `consumer` (unique to
     /// this host's process).
-    pub fn new(link: Arc<RedisLink>, consumer: String, failures: Counter) -> RedisQueue {
+    pub fn new(link: RedisLink, consumer: String, failures: Counter) -> RedisQueue {
         RedisQueue {
             link,
             scripts: Arc::new(Scripts::new()),
@@ -148,7 +148,7 @@ impl RedisQueue {
 
 /// What an operation's future needs, all cheap clones.
 struct Parts {
-    link: Arc<RedisLink>,
+    link: RedisLink,
     scripts: Arc<Scripts>,
     failures: Counter,
     consumer: String,
@@ -718,9 +718,7 @@ mod tests {
             .spawn()
             .expect("redis-server is needed for this test: run scripts/test.sh, which installs it");
         let url = format!("redis://127.0.0.1:{port}/0");
-        let link = Arc::new(
-            RedisLink::new(&url, false, crate::kv::durability::Durability::Primary).unwrap(),
-        );
+        let link = RedisLink::new(&url, false, crate::kv::durability::Durability::Primary).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while link.get().await.is_err() {
             assert!(

@@ -484,8 +484,8 @@ fn max(values: &[f64]) -> f64 {
 
 /// The longest stretch (ms from, to) in which every request of `class`
 /// failed: from the first failure's start to the next success's start.
-fn longest_outage(requests: &[Request], class: Class) -> (u64, u64) {
-    let mut of: Vec<&Request> = requests.iter().filter(|r| r.class == class).collect();
+fn longest_outage<'a>(requests: impl IntoIterator<Item = &'a Request>, class: Class) -> (u64, u64) {
+    let mut of: Vec<&Request> = requests.into_iter().filter(|r| r.class == class).collect();
     of.sort_by_key(|r| r.start_ms);
     let mut best = (0, 0);
     let mut failing_since = None;
@@ -506,11 +506,10 @@ fn longest_outage(requests: &[Request], class: Class) -> (u64, u64) {
 
 /// The longest stretch (ms) among `requests` of any one kind all failing.
 fn longest_failing(requests: &[&Request]) -> u64 {
-    let owned: Vec<Request> = requests.iter().map(|r| (*r).clone()).collect();
     [Class::Order, Class::UserWrite, Class::Read]
         .into_iter()
         .map(|class| {
-            let (from, to) = longest_outage(&owned, class);
+            let (from, to) = longest_outage(requests.iter().copied(), class);
             to - from
         })
         .max()
