@@ -192,7 +192,8 @@ impl Registry {
         }
         if changed {
             placement::place_parked(&mut next);
-            next.providers = providers::link(&next.services, &self.policy.secrets);
+            let (providers, linking) = providers::link(&next.services, &self.policy.secrets);
+            next.providers = providers;
             self.metrics.set_components(next.services.len());
             let next = Arc::new(next);
             let new: Vec<&Arc<Service>> = next
@@ -209,7 +210,13 @@ impl Registry {
             for service in &new {
                 self.versions.keep(service);
             }
+            linking.before_swap(|service| {
+                old.services
+                    .get(service.name())
+                    .is_some_and(|was| Arc::ptr_eq(was, service))
+            });
             self.current.store(next.clone());
+            linking.after_swap(&next.providers);
             // Logged only once they serve, so the log never runs ahead.
             for service in new {
                 log_serving(service, old.services.contains_key(service.name()));
