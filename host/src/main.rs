@@ -301,7 +301,7 @@ fn refresh_interval(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    hive::init_logging(cli.log_format);
+    let _log = hive::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(*args, false),
         Command::Dev(args) => serve(*args, true),

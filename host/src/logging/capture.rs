@@ -1,14 +1,21 @@
 //! What the operator console shows of the log: the lines of each recent
 //! request (by its request id), and the last failed requests, kept in
 //! memory, bounded, as the log goes by. A `tracing` layer beside the one
-//! that writes the log, so nothing is parsed back out of text.
+//! that writes the log.
+//!
+//! Every line of every request passes through here, so each is kept as one
+//! JSON text written in a single pass over the event's fields (one
+//! allocation, not one per field); it is read back as JSON only when the
+//! console asks, or when a request failed.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
@@ -29,21 +36,6 @@ const BYTES: usize = 16 * 1024 * 1024;
 
 /// Longest message or field value kept, in bytes.
 const MAX_VALUE: usize = 2048;
-
-/// One captured log line.
-#[derive(Debug, Clone, Serialize)]
-pub struct Line {
-    /// Unix time in milliseconds.
-    pub at_ms: u64,
-    /// `INFO`, `WARN`, ...
-    pub level: String,
-    /// Where it came from (`guest`, `hive::request`, ...).
-    pub target: String,
-    /// The message.
-    pub message: String,
-    /// Its other fields.
-    pub fields: BTreeMap<String, String>,
-}
 
 /// One failed request, as the console lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -72,31 +64,18 @@ pub struct FailedRequest {
 
 #[derive(Default)]
 struct Inner {
-    lines: HashMap<String, Vec<Line>>,
-    order: VecDeque<String>,
+    /// Each kept request's lines, each a JSON object's text.
+    lines: HashMap<Arc<str>, Vec<Box<str>>>,
+    /// The requests in `lines`, oldest first (the same shared ids).
+    order: VecDeque<Arc<str>>,
     failures: VecDeque<FailedRequest>,
     /// Text held in `lines`, roughly.
     bytes: usize,
 }
 
-impl Line {
-    fn size(&self) -> usize {
-        let fields: usize = self.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
-        self.message.len() + self.target.len() + fields + 64
-    }
-}
-
-/// `text` cut to [`MAX_VALUE`] bytes on a character boundary.
-fn bounded(mut text: String) -> String {
-    if text.len() > MAX_VALUE {
-        let mut end = MAX_VALUE;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
+/// What one kept line costs against [`BYTES`].
+fn kept_size(line: &str) -> usize {
+    line.len() + 32
 }
 
 /// The captured lines and failures.
@@ -123,13 +102,19 @@ impl Capture {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every kept line of the request `request_id`.
-    pub fn lines(&self, request_id: &str) -> Vec<Line> {
-        self.lock()
+    /// Every kept line of the request `request_id`, oldest first: objects
+    /// with `at_ms`, `level`, `target`, `message` and `fields`.
+    pub fn lines(&self, request_id: &str) -> Vec<Value> {
+        let texts = self
+            .lock()
             .lines
             .get(request_id)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        texts
+            .iter()
+            .filter_map(|text| serde_json::from_str(text).ok())
+            .collect()
     }
 
     /// The failed requests kept, newest first, of `component` if given.
@@ -143,30 +128,27 @@ impl Capture {
             .collect()
     }
 
-    fn add(&self, request_id: String, line: Line) {
+    /// Keeps `line` (a JSON object's text) under `request_id`; a request
+    /// line that says the request `failed` also lists it as a failure.
+    fn add(&self, request_id: &str, failed: bool, line: Box<str>) {
         let mut inner = self.lock();
-        let is_request_line = line.target == "hive::request";
-        let failed = is_request_line
-            && (line
-                .fields
-                .get("status")
-                .and_then(|s| s.parse::<u16>().ok())
-                .unwrap_or(0)
-                >= 500
-                || line.fields.get("failure").is_some_and(|f| f != "-"));
         if failed {
-            let entry = failure_of(&request_id, &line, inner.lines.get(&request_id));
+            let entry = failure_of(request_id, &line, inner.lines.get(request_id));
             inner.failures.push_back(entry);
             while inner.failures.len() > FAILURES {
                 inner.failures.pop_front();
             }
         }
-        if !inner.lines.contains_key(&request_id) {
-            inner.order.push_back(request_id.clone());
+        if !inner.lines.contains_key(request_id) {
+            let id: Arc<str> = request_id.into();
+            inner.order.push_back(id.clone());
+            inner.lines.insert(id, Vec::new());
         }
-        let size = line.size();
-        let lines = inner.lines.entry(request_id.clone()).or_default();
-        if lines.len() < LINES_PER_REQUEST {
+        let size = kept_size(&line);
+        let inner = &mut *inner;
+        if let Some(lines) = inner.lines.get_mut(request_id)
+            && lines.len() < LINES_PER_REQUEST
+        {
             lines.push(line);
             inner.bytes += size;
         }
@@ -176,7 +158,7 @@ impl Capture {
                 break;
             };
             if let Some(lines) = inner.lines.remove(&old) {
-                let freed: usize = lines.iter().map(Line::size).sum();
+                let freed: usize = lines.iter().map(|line| kept_size(line)).sum();
                 inner.bytes = inner.bytes.saturating_sub(freed);
             }
         }
@@ -184,33 +166,36 @@ impl Capture {
 }
 
 /// A failed request from its request line and the lines before it (the
-/// "request failed" line says the kind, the trap and the backtrace).
-fn failure_of(request_id: &str, line: &Line, earlier: Option<&Vec<Line>>) -> FailedRequest {
-    let field = |name: &str| line.fields.get(name).cloned().unwrap_or_default();
-    let reported = earlier.and_then(|lines| {
-        lines
-            .iter()
-            .rev()
-            .find(|l| l.message.starts_with("request failed"))
-    });
-    let reported_field = |name: &str| {
-        reported
-            .and_then(|l| l.fields.get(name))
-            .cloned()
-            .unwrap_or_default()
-    };
+/// "request failed" line says the kind, the trap and the backtrace). Read
+/// back from JSON: this runs for failures only.
+fn failure_of(request_id: &str, line: &str, earlier: Option<&Vec<Box<str>>>) -> FailedRequest {
+    let line: Value = serde_json::from_str(line).unwrap_or_default();
+    let reported: Value = earlier
+        .into_iter()
+        .flatten()
+        .rev()
+        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("request failed"))
+        })
+        .unwrap_or_default();
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+    let field = |name: &str| text(&line["fields"][name]);
+    let reported_field = |name: &str| text(&reported["fields"][name]);
     let mut kind = reported_field("kind");
     if kind.is_empty() && field("failure") != "-" {
         kind = field("failure");
     }
-    let mut message = reported.map(|l| l.message.clone()).unwrap_or_default();
+    let mut message = text(&reported["message"]);
     for detail in [reported_field("detail"), reported_field("trap")] {
         if !detail.is_empty() {
             let _ = write!(message, ": {detail}");
         }
     }
     FailedRequest {
-        at_ms: line.at_ms,
+        at_ms: line["at_ms"].as_u64().unwrap_or_default(),
         request_id: request_id.to_string(),
         component: field("component"),
         route: field("route"),
@@ -223,32 +208,162 @@ fn failure_of(request_id: &str, line: &Line, earlier: Option<&Vec<Line>>) -> Fai
     }
 }
 
-/// Collects an event's fields as text.
+/// Appends text to a JSON string's inside: escaped, and cut at
+/// [`MAX_VALUE`] bytes of the value (with `…`).
+struct JsonText<'a> {
+    out: &'a mut String,
+    /// Bytes of the value still allowed.
+    left: usize,
+    cut: bool,
+}
+
+impl<'a> JsonText<'a> {
+    fn new(out: &'a mut String) -> Self {
+        JsonText {
+            out,
+            left: MAX_VALUE,
+            cut: false,
+        }
+    }
+
+    /// Ends the value: marks a cut one.
+    fn finish(self) {
+        if self.cut {
+            self.out.push('…');
+        }
+    }
+}
+
+impl fmt::Write for JsonText<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Most text needs no escape and fits: copied whole.
+        if !self.cut
+            && text.len() <= self.left
+            && !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
+        {
+            self.left -= text.len();
+            self.out.push_str(text);
+            return Ok(());
+        }
+        for c in text.chars() {
+            if self.cut {
+                break;
+            }
+            if c.len_utf8() > self.left {
+                self.cut = true;
+                break;
+            }
+            self.left -= c.len_utf8();
+            match c {
+                '"' => self.out.push_str("\\\""),
+                '\\' => self.out.push_str("\\\\"),
+                '\n' => self.out.push_str("\\n"),
+                '\r' => self.out.push_str("\\r"),
+                '\t' => self.out.push_str("\\t"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(self.out, "\\u{:04x}", c as u32);
+                }
+                c => self.out.push(c),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An event's message and fields, written as JSON as they are visited,
+/// with the few values the capture itself needs.
 #[derive(Default)]
 struct Fields {
+    /// The message's JSON string (quoted).
     message: String,
-    fields: BTreeMap<String, String>,
+    /// The fields' JSON object members, comma-separated.
+    fields: String,
+    /// `request_id`, or else `error_id`.
+    request_id: String,
+    status: u64,
+    /// `failure` when it is not `-`.
+    failure: bool,
+}
+
+impl Fields {
+    fn clear(&mut self) {
+        self.message.clear();
+        self.fields.clear();
+        self.request_id.clear();
+        self.status = 0;
+        self.failure = false;
+    }
+
+    /// Writes `field` with the text `value` makes.
+    fn record_with(&mut self, field: &Field, value: impl fmt::Display) {
+        let name = field.name();
+        let out = if name == "message" {
+            self.message.clear();
+            &mut self.message
+        } else {
+            if !self.fields.is_empty() {
+                self.fields.push(',');
+            }
+            self.fields.push('"');
+            let _ = JsonText::new(&mut self.fields).write_str(name);
+            self.fields.push_str("\":");
+            &mut self.fields
+        };
+        let start = out.len() + 1;
+        out.push('"');
+        let mut text = JsonText::new(out);
+        let _ = write!(text, "{value}");
+        text.finish();
+        let written = &out[start..];
+        match name {
+            "request_id" => {
+                self.request_id.clear();
+                self.request_id.push_str(written);
+            }
+            "error_id" if self.request_id.is_empty() => self.request_id.push_str(written),
+            "failure" => self.failure = written != "-",
+            _ => {}
+        }
+        out.push('"');
+    }
+}
+
+/// `Debug` shown as text: what a `%value` or `?value` field writes.
+struct AsDebug<'a>(&'a dyn fmt::Debug);
+
+impl fmt::Display for AsDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.record(field, value.to_string());
+        self.record_with(field, value);
     }
 
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.record(field, format!("{value:?}"));
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "status" {
+            self.status = value;
+        }
+        self.record_with(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if field.name() == "status" {
+            self.status = u64::try_from(value).unwrap_or_default();
+        }
+        self.record_with(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_with(field, AsDebug(value));
     }
 }
 
-impl Fields {
-    fn record(&mut self, field: &Field, text: String) {
-        let text = bounded(text);
-        if field.name() == "message" {
-            self.message = text;
-        } else {
-            self.fields.insert(field.name().to_string(), text);
-        }
-    }
+thread_local! {
+    /// Each thread's buffers for the event being captured, reused.
+    static SCRATCH: RefCell<Fields> = RefCell::default();
 }
 
 /// Keeps each event that names a request (`request_id` or `error_id`).
@@ -256,133 +371,165 @@ pub struct CaptureLayer {
     capture: &'static Capture,
 }
 
-impl<S: Subscriber> Layer<S> for CaptureLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let Some(request_id) = fields
-            .fields
-            .get("request_id")
-            .or_else(|| fields.fields.get("error_id"))
-            .cloned()
-        else {
+impl CaptureLayer {
+    fn capture(&self, event: &Event<'_>, fields: &mut Fields) {
+        fields.clear();
+        event.record(fields);
+        if fields.request_id.is_empty() {
             return;
-        };
+        }
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
         let metadata = event.metadata();
-        self.capture.add(
-            request_id,
-            Line {
-                at_ms,
-                level: metadata.level().to_string(),
-                target: metadata.target().to_string(),
-                message: fields.message,
-                fields: fields.fields,
-            },
+        let failed =
+            metadata.target() == "hive::request" && (fields.status >= 500 || fields.failure);
+        let mut line = String::with_capacity(fields.message.len() + fields.fields.len() + 96);
+        let _ = write!(
+            line,
+            "{{\"at_ms\":{at_ms},\"level\":\"{}\",\"target\":\"",
+            metadata.level().as_str()
         );
+        let _ = JsonText::new(&mut line).write_str(metadata.target());
+        line.push_str("\",\"message\":");
+        if fields.message.is_empty() {
+            line.push_str("\"\"");
+        } else {
+            line.push_str(&fields.message);
+        }
+        line.push_str(",\"fields\":{");
+        line.push_str(&fields.fields);
+        line.push_str("}}");
+        self.capture
+            .add(&fields.request_id, failed, line.into_boxed_str());
+    }
+}
+
+impl<S: Subscriber> Layer<S> for CaptureLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut fields) => self.capture(event, &mut fields),
+            // An event logged while formatting one on this thread.
+            Err(_) => self.capture(event, &mut Fields::default()),
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
 
-    fn line(target: &str, message: &str, fields: &[(&str, &str)]) -> Line {
-        Line {
-            at_ms: 1,
-            level: "INFO".into(),
-            target: target.into(),
-            message: message.into(),
-            fields: fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+    /// Runs `log` with a subscriber that captures into a capture of its own.
+    fn captured(log: impl FnOnce()) -> &'static Capture {
+        let capture: &'static Capture = Box::leak(Box::default());
+        let subscriber = tracing_subscriber::registry().with(CaptureLayer { capture });
+        tracing::subscriber::with_default(subscriber, log);
+        capture
     }
 
     #[test]
     fn a_failed_request_is_listed_with_what_its_lines_said() {
-        let capture = Capture::default();
-        capture.add(
-            "r1".into(),
-            line(
-                "hive::runtime::failure",
-                "request failed: the component failed while handling the request",
-                &[
-                    ("kind", "trap"),
-                    ("trap", "unreachable"),
-                    ("backtrace", "f <- g"),
-                ],
-            ),
-        );
-        capture.add(
-            "r1".into(),
-            line(
-                "hive::request",
-                "request",
-                &[
-                    ("component", "hostile"),
-                    ("status", "500"),
-                    ("failure", "-"),
-                    ("route", "/hostile/..."),
-                ],
-            ),
-        );
-        capture.add(
-            "r2".into(),
-            line(
-                "hive::request",
-                "request",
-                &[("component", "hello"), ("status", "200"), ("failure", "-")],
-            ),
-        );
+        let capture = captured(|| {
+            tracing::error!(
+                target: "hive::runtime::failure",
+                request_id = "r1",
+                kind = "trap",
+                trap = "unreachable",
+                backtrace = "f <- g",
+                "request failed: the component failed while handling the request"
+            );
+            tracing::info!(
+                target: "hive::request",
+                request_id = %"r1",
+                component = "hostile",
+                status = 500u16,
+                failure = %"-",
+                route = "/hostile/...",
+                "request"
+            );
+            tracing::info!(
+                target: "hive::request",
+                request_id = "r2",
+                component = "hello",
+                status = 200u16,
+                failure = "-",
+                "request"
+            );
+            tracing::info!(target: "guest", component = "hello", "a line of no request");
+        });
         let failures = capture.failures(None);
         assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].request_id, "r1");
         assert_eq!(failures[0].kind, "trap");
+        assert_eq!(failures[0].status, 500);
+        assert_eq!(failures[0].route, "/hostile/...");
         assert_eq!(failures[0].backtrace, "f <- g");
         assert!(failures[0].message.contains("unreachable"));
         assert!(capture.failures(Some("hello")).is_empty());
-        assert_eq!(capture.lines("r1").len(), 2);
+        let lines = capture.lines("r1");
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["target"], "hive::request");
+        assert_eq!(lines[1]["level"], "INFO");
+        assert_eq!(lines[1]["fields"]["status"], "500");
+        assert_eq!(
+            capture.lock().order.len(),
+            2,
+            "a line of no request is not kept"
+        );
+    }
+
+    #[test]
+    fn any_text_is_kept_as_valid_json() {
+        let hostile = "quote \" backslash \\ newline \n tab \t bell \u{7} é 🐝";
+        let capture = captured(|| {
+            tracing::info!(target: "guest", request_id = "r1", value = %hostile, "{hostile}");
+            tracing::info!(target: "guest", error_id = "e1", n = 7i64, "no request id");
+        });
+        let line = &capture.lines("r1")[0];
+        assert_eq!(line["message"], hostile);
+        assert_eq!(line["fields"]["value"], hostile);
+        assert_eq!(capture.lines("e1")[0]["fields"]["n"], "7");
     }
 
     #[test]
     fn long_lines_are_cut_and_the_total_stays_bounded() {
-        let capture = Capture::default();
-        let long = "x".repeat(MAX_VALUE);
-        let line = |i: usize| Line {
-            at_ms: 1,
-            level: "INFO".into(),
-            target: "guest".into(),
-            message: long.clone(),
-            fields: [(format!("f{i}"), long.clone())].into(),
-        };
+        let long = "é".repeat(MAX_VALUE);
         // About 27 MB of lines offered, over the 16 MiB budget.
-        for i in 0..100 {
-            for _ in 0..LINES_PER_REQUEST {
-                capture.add(format!("r{i}"), line(i));
+        let capture = captured(|| {
+            for i in 0..100 {
+                for _ in 0..LINES_PER_REQUEST {
+                    tracing::info!(request_id = %format!("r{i}"), f = %long, "{long}");
+                }
             }
-        }
+        });
         let inner = capture.lock();
-        assert!(inner.bytes <= BYTES + line(0).size(), "{}", inner.bytes);
-        let kept: usize = inner.lines.values().flatten().map(Line::size).sum();
+        let kept: usize = inner
+            .lines
+            .values()
+            .flatten()
+            .map(|line| kept_size(line))
+            .sum();
         assert_eq!(kept, inner.bytes);
+        assert!(inner.bytes <= BYTES + 3 * MAX_VALUE, "{}", inner.bytes);
         assert!(inner.lines.contains_key("r99"));
         assert!(!inner.lines.contains_key("r0"));
-        assert_eq!(
-            bounded("é".repeat(MAX_VALUE)).len(),
-            MAX_VALUE + '…'.len_utf8()
-        );
+        assert_eq!(inner.order.len(), inner.lines.len());
+        drop(inner);
+        let line = &capture.lines("r99")[0];
+        let message = line["message"].as_str().unwrap();
+        assert_eq!(message.len(), MAX_VALUE + '…'.len_utf8());
+        assert_eq!(line["fields"]["f"], message);
     }
 
     #[test]
     fn old_requests_are_forgotten() {
-        let capture = Capture::default();
-        for i in 0..REQUESTS + 10 {
-            capture.add(format!("r{i}"), line("guest", "hi", &[]));
-        }
+        let capture = captured(|| {
+            for i in 0..REQUESTS + 10 {
+                tracing::info!(request_id = %format!("r{i}"), "hi");
+            }
+        });
         assert!(capture.lines("r0").is_empty());
         assert_eq!(capture.lines(&format!("r{}", REQUESTS + 9)).len(), 1);
     }

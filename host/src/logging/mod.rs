@@ -1,9 +1,12 @@
 //! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`),
-//! as human-readable lines or as JSON objects for log collectors; and the
-//! same events kept in memory per request for the operator console
-//! ([`capture`]).
+//! as human-readable lines or as JSON objects for log collectors, written
+//! in batches ([`batch_writer`]); and the same events kept in memory per
+//! request for the operator console ([`capture`]).
 
+pub mod batch_writer;
 pub mod capture;
+
+pub use batch_writer::LogGuard;
 
 use std::borrow::Cow;
 use std::io::IsTerminal;
@@ -24,18 +27,23 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber: the log on stderr, and the capture.
-pub fn init(format: LogFormat) {
+/// Keep the guard until the process ends: dropping it writes out the
+/// lines still buffered.
+#[must_use = "lines still buffered are lost unless the guard is kept until exit"]
+pub fn init(format: LogFormat) -> LogGuard {
+    let (batches, guard) = batch_writer::batch_writer();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(capture::layer());
-    let writer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let writer = tracing_subscriber::fmt::layer().with_writer(batches);
     match format {
         LogFormat::Text => registry
             .with(writer.with_ansi(std::io::stderr().is_terminal()))
             .init(),
         LogFormat::Json => registry.with(writer.json().flatten_event(true)).init(),
     }
+    guard
 }
 
 /// `text` with control characters escaped (`\n`, `\r`, `\t`, `\u{1b}`, ...),
