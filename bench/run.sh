@@ -17,7 +17,12 @@
 #   (l) (j) with `instance-concurrency = 16` too (several requests at once per instance)
 #   (m) (k) with `--max-instance-concurrent-reuse-count 16`
 #   (n) (b) at wasmtime's defaults: only `-S cli`, which a component built
-#       with Rust's std needs (against (a), Hive at its defaults)
+#       with Rust's std needs (against (o), Hive at its defaults)
+#   (o) (a) at Hive's defaults: RUST_LOG unset, so each request writes its
+#       `info` line and the console keeps it
+#   (p) (e) at Hive's defaults (against (g))
+# Every Hive row but (o) and (p) runs with RUST_LOG=warn (no request line),
+# as labelled in the report.
 # Every target answers 200 "Hello, world!\n" (text/plain; charset=utf-8); that
 # is checked before anything is measured.
 #
@@ -174,7 +179,7 @@ NATIVE="$ROOT/target/release/native-hello"
 say "building the components"
 "$HIVE" build --components components --out "$WORK/build"
 
-mkdir -p "$WORK/hive-http" "$WORK/hive-hello" "$WORK/hive-http-reuse" "$WORK/hive-hello-reuse" "$WORK/logs" \
+mkdir -p "$WORK/hive-http" "$WORK/hive-http-defaults" "$WORK/hive-http-defaults-reuse" "$WORK/hive-hello" "$WORK/hive-http-reuse" "$WORK/hive-hello-reuse" "$WORK/logs" \
     "$WORK/hive-p3" "$WORK/hive-p3-reuse" "$WORK/hive-p3-concurrent"
 for name in hello-http hello hello-p3; do
     [[ -f "$WORK/build/$name.wasm" ]] || die "hive build produced no $name.wasm"
@@ -183,11 +188,14 @@ cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http/
 cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello/"
 # (e) and (f): the same files, opted into instance reuse by their manifests.
 cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http-reuse/"
+# (o) and (p): (a) and (e) at the log level Hive ships with.
+cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http-defaults/"
+cp "$WORK/build/hello-http.wasm" "$WORK/build/hello-http.toml" "$WORK/hive-http-defaults-reuse/"
 cp "$WORK/build/hello.wasm" "$WORK/build/hello.toml" "$WORK/hive-hello-reuse/"
 cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3/"
 cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3-reuse/"
 cp "$WORK/build/hello-p3.wasm" "$WORK/build/hello-p3.toml" "$WORK/hive-p3-concurrent/"
-for manifest in "$WORK/hive-http-reuse/hello-http.toml" "$WORK/hive-hello-reuse/hello.toml" "$WORK/hive-p3-reuse/hello-p3.toml" \
+for manifest in "$WORK/hive-http-reuse/hello-http.toml" "$WORK/hive-http-defaults-reuse/hello-http.toml" "$WORK/hive-hello-reuse/hello.toml" "$WORK/hive-p3-reuse/hello-p3.toml" \
     "$WORK/hive-p3-concurrent/hello-p3.toml"; do
     grep -q '^\[limits\]' "$manifest" && die "$manifest already has [limits]; update this script"
     printf '\n[limits]\ninstance-reuse = 1000\n' >>"$manifest"
@@ -198,9 +206,9 @@ HELLO_HTTP_WASM="$WORK/hive-http/hello-http.wasm"
 HELLO_P3_WASM="$WORK/hive-p3/hello-p3.wasm"
 
 # ---------------------------------------------------------------- servers ---
-read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G PORT_H PORT_I PORT_J PORT_K PORT_L PORT_M PORT_N < <(python3 - <<'EOF'
+read -r PORT_A PORT_B PORT_C PORT_D PORT_E PORT_F PORT_G PORT_H PORT_I PORT_J PORT_K PORT_L PORT_M PORT_N PORT_O PORT_P < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(14)]
+socks = [socket.socket() for _ in range(16)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -212,9 +220,9 @@ EOF
 NLEVELS=$(wc -w <<<"$CONNECTIONS")
 # Every server dies by itself after this long, even if this script is killed
 # with SIGKILL and its trap never runs.
-LIFETIME=$((600 + 14 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
+LIFETIME=$((600 + 16 * (WARMUP + NLEVELS * (SECONDS_PER_RUN + 5))))
 
-TARGETS=(a e b g n c f d h i j k l m)
+TARGETS=(a e o p b g n c f d h i j k l m)
 declare -A NAME URL LOG PID
 NAME[a]="hive, hello-http (wasi:http/proxy)"
 NAME[b]="wasmtime serve, hello-http"
@@ -230,6 +238,8 @@ NAME[k]="wasmtime serve, hello-p3, instance reuse"
 NAME[l]="hive, hello-p3, reuse, 16 at once per instance"
 NAME[m]="wasmtime serve, hello-p3, reuse, 16 at once per instance"
 NAME[n]="wasmtime serve, hello-http, its defaults"
+NAME[o]="hive, hello-http, its defaults (request log on)"
+NAME[p]="hive, hello-http, instance reuse, its defaults (request log on)"
 URL[a]="http://127.0.0.1:$PORT_A/hello-http"
 URL[b]="http://127.0.0.1:$PORT_B/hello-http"
 URL[c]="http://127.0.0.1:$PORT_C/hello"
@@ -244,6 +254,8 @@ URL[k]="http://127.0.0.1:$PORT_K/hello-p3"
 URL[l]="http://127.0.0.1:$PORT_L/hello-p3"
 URL[m]="http://127.0.0.1:$PORT_M/hello-p3"
 URL[n]="http://127.0.0.1:$PORT_N/hello-http"
+URL[o]="http://127.0.0.1:$PORT_O/hello-http"
+URL[p]="http://127.0.0.1:$PORT_P/hello-http"
 
 # A Hive with an admin API listens on a second port (default 9080): let each
 # instance pick a free one so the two Hives, and any Hive already running on
@@ -293,6 +305,12 @@ CMD_l=(env RUST_LOG=warn "$HIVE" serve --dir "$WORK/hive-p3-concurrent" --listen
 # shellcheck disable=SC2034
 CMD_m=("$WASMTIME" serve --addr "127.0.0.1:$PORT_M" -Wcomponent-model-async --max-instance-reuse-count 1000
     --max-instance-concurrent-reuse-count 16 "${WASMTIME_FLAGS[@]}" "$HELLO_P3_WASM")
+# shellcheck disable=SC2034
+CMD_o=(env -u RUST_LOG "$HIVE" serve --dir "$WORK/hive-http-defaults" --listen "127.0.0.1:$PORT_O" --no-watch
+    --cache-dir "$WORK/hive-http-defaults-cache" --data "$WORK/hive-http-defaults-data" "${HIVE_EXTRA[@]}")
+# shellcheck disable=SC2034
+CMD_p=(env -u RUST_LOG "$HIVE" serve --dir "$WORK/hive-http-defaults-reuse" --listen "127.0.0.1:$PORT_P" --no-watch
+    --cache-dir "$WORK/hive-http-defaults-reuse-cache" --data "$WORK/hive-http-defaults-reuse-data" "${HIVE_EXTRA[@]}")
 # What a newcomer gets from `wasmtime serve` without tuning it.
 # shellcheck disable=SC2034
 CMD_n=("$WASMTIME" serve --addr "127.0.0.1:$PORT_N" -S cli "$HELLO_HTTP_WASM")
@@ -320,7 +338,7 @@ start_server() { # target
     PID[$t]=$!
 }
 
-say "starting the servers (Hive with RUST_LOG=warn, so no per-request log lines)"
+say "starting the servers (Hive with RUST_LOG=warn, so no per-request log lines, but in (o) and (p))"
 for t in "${TARGETS[@]}"; do start_server "$t"; done
 
 wait_ready() { # target
@@ -437,7 +455,7 @@ done
 # nothing queues; the CPU figures hold at every level.
 TARGET_LINES=""
 for c in $CONNECTIONS; do
-    line="- $c connections: Hive on the wasi:http component vs \`wasmtime serve\` (b): $(ratio "${RPS[a,$c]}" "${RPS[b,$c]}") fresh (a), $(ratio "${RPS[e,$c]}" "${RPS[b,$c]}") with reuse (e), against 3x; (e) vs (g), both reusing: $(ratio "${RPS[e,$c]}" "${RPS[g,$c]}"); (a) vs (n), both at their defaults: $(ratio "${RPS[a,$c]}" "${RPS[n,$c]}"). Own-world hello vs native: $(ratio "${RPS[c,$c]}" "${RPS[d,$c]}") fresh (c), $(ratio "${RPS[f,$c]}" "${RPS[d,$c]}") with reuse (f), against 0.35x. Host overhead per request, server CPU over native: $(minus "${CPU[f,$c]}" "${CPU[d,$c]}") with reuse (f), $(minus "${CPU[c,$c]}" "${CPU[d,$c]}") fresh (c)"
+    line="- $c connections: Hive on the wasi:http component vs \`wasmtime serve\` (b): $(ratio "${RPS[a,$c]}" "${RPS[b,$c]}") fresh (a), $(ratio "${RPS[e,$c]}" "${RPS[b,$c]}") with reuse (e), against 3x; (e) vs (g), both reusing: $(ratio "${RPS[e,$c]}" "${RPS[g,$c]}"). Hive at its defaults (request log on): (p) vs (g), both reusing, $(ratio "${RPS[p,$c]}" "${RPS[g,$c]}") against 1.1x; (o) vs (n), both at their defaults, $(ratio "${RPS[o,$c]}" "${RPS[n,$c]}") against 3x; the log's cost, (o) over (a) $(ratio "${RPS[o,$c]}" "${RPS[a,$c]}") and (p) over (e) $(ratio "${RPS[p,$c]}" "${RPS[e,$c]}"), against 0.95x. Own-world hello vs native: $(ratio "${RPS[c,$c]}" "${RPS[d,$c]}") fresh (c), $(ratio "${RPS[f,$c]}" "${RPS[d,$c]}") with reuse (f), against 0.35x. Host overhead per request, server CPU over native: $(minus "${CPU[f,$c]}" "${CPU[d,$c]}") with reuse (f), $(minus "${CPU[c,$c]}" "${CPU[d,$c]}") fresh (c)"
     if ((c == 1)); then
         line+="; p50 over native: $(minus "${P50[f,$c]}" "${P50[d,$c]}") with reuse (f), $(minus "${P50[c,$c]}" "${P50[d,$c]}") fresh (c)"
     fi
@@ -466,10 +484,12 @@ All servers listen on 127.0.0.1; wrk shares the $(nproc) cores with them, so
 the numbers are only comparable within one run. Every request is HTTP/1.1
 keep-alive, GET, answered 200 \`Hello, world!\n\` with \`$EXPECTED_TYPE\`
 (checked before and after measuring). Hive and \`wasmtime serve\` create a
-fresh instance per request in (a), (b), (c), (h), (i) and (n); (e), (f), (g),
-(j) and (k) let one instance serve up to 1,000 requests in turn; (l) and (m)
-also let it serve up to 16 of them at once. Hive runs with
-\`RUST_LOG=warn\`, so its per-request log line is off. Targets are
+fresh instance per request in (a), (b), (c), (h), (i), (n) and (o); (e), (f),
+(g), (j), (k) and (p) let one instance serve up to 1,000 requests in turn;
+(l) and (m) also let it serve up to 16 of them at once. Hive runs with
+\`RUST_LOG=warn\`, so its per-request log line is off, except in (o) and
+(p), which are Hive at its defaults (the \`info\` request line written to
+stderr, here a file, and kept for the console). Targets are
 interleaved per concurrency level. Ratios divide the row's req/s by that of
 (b) and of (d) at the same level. \`server CPU per request\` is the server
 process's user + system CPU time during the run divided by the requests
