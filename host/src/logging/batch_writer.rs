@@ -1,17 +1,21 @@
-//! Where the log's lines go: appended to one shared buffer that a thread of
-//! its own writes to stderr every few milliseconds (at once when it grows
-//! large). Writing each line to stderr as it is made costs a system call
-//! and, with several workers logging, a wait on stderr's lock: measured on
-//! `/hello`, that was a third of the request log's cost. Access logs are
-//! commonly buffered so; what a `kill -9` can lose is the last
-//! [`INTERVAL`] of lines. [`LogGuard`] writes what is left when the process
-//! ends normally.
+//! Where the log's lines go. The request lines (`hive::request`, one per
+//! request, the bulk of the log) are appended to one shared buffer that a
+//! thread of its own writes to stderr every few milliseconds; every other
+//! line is written at once, after what is buffered, so warnings, errors and
+//! a service's own lines are on stderr when the call that logged them
+//! returns. Writing each request line as it is made cost a system call and,
+//! with several workers logging, a wait on stderr's lock: measured on
+//! `/hello`, a third of the request log's cost. Access logs are commonly
+//! buffered so; what a `kill -9` can lose is the last [`INTERVAL`] of
+//! request lines. [`LogGuard`] writes what is left when the process ends
+//! normally.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How often the buffer is written out.
@@ -100,9 +104,11 @@ pub fn batch_writer() -> (BatchWriter, LogGuard) {
     )
 }
 
-/// One event's writer: appends to the shared buffer.
+/// One event's writer: appends to the shared buffer, and writes it out at
+/// once unless the line may wait.
 pub struct Line<'a> {
     shared: &'a Shared,
+    may_wait: bool,
 }
 
 impl Write for Line<'_> {
@@ -110,7 +116,7 @@ impl Write for Line<'_> {
         let full = {
             let mut pending = lock(&self.shared.pending);
             pending.extend_from_slice(bytes);
-            self.shared.immediate || pending.len() > HIGH_WATER
+            !self.may_wait || self.shared.immediate || pending.len() > HIGH_WATER
         };
         if full {
             self.shared.flush();
@@ -129,6 +135,14 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     fn make_writer(&'a self) -> Self::Writer {
         Line {
             shared: &self.shared,
+            may_wait: false,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
+        Line {
+            shared: &self.shared,
+            may_wait: meta.target() == "hive::request" && *meta.level() >= Level::INFO,
         }
     }
 }
