@@ -278,7 +278,8 @@ struct Fields {
     message: String,
     /// The fields' JSON object members, comma-separated.
     fields: String,
-    /// `request_id`, or else `error_id`.
+    /// `request_id`, or else `error_id`, as written into the JSON (the
+    /// host's ids are plain hex, so the same text).
     request_id: String,
     status: u64,
     /// `failure` when it is not `-`.

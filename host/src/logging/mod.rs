@@ -1,7 +1,8 @@
 //! Log setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`),
-//! as human-readable lines or as JSON objects for log collectors, written
-//! in batches ([`batch_writer`]); and the same events kept in memory per
-//! request for the operator console ([`capture`]).
+//! as human-readable lines or as JSON objects for log collectors (request
+//! lines written in batches, the rest at once: [`batch_writer`]); and the
+//! same events kept in memory per request for the operator console
+//! ([`capture`]).
 
 pub mod batch_writer;
 pub mod capture;

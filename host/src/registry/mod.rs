@@ -196,25 +196,23 @@ impl Registry {
             next.providers = providers;
             self.metrics.set_components(next.services.len());
             let next = Arc::new(next);
+            // Whether this very version already served before the swap.
+            let serving = |service: &Arc<Service>| {
+                old.services
+                    .get(service.name())
+                    .is_some_and(|was| Arc::ptr_eq(was, service))
+            };
             let new: Vec<&Arc<Service>> = next
                 .services
                 .values()
-                .filter(|service| {
-                    old.services
-                        .get(service.name())
-                        .is_none_or(|was| !Arc::ptr_eq(was, service))
-                })
+                .filter(|service| !serving(service))
                 .collect();
             // Kept before they serve, so whoever sees a version serve
             // finds it among the kept ones.
             for service in &new {
                 self.versions.keep(service);
             }
-            linking.before_swap(|service| {
-                old.services
-                    .get(service.name())
-                    .is_some_and(|was| Arc::ptr_eq(was, service))
-            });
+            linking.before_swap(serving);
             self.current.store(next.clone());
             linking.after_swap(&next.providers);
             // Logged only once they serve, so the log never runs ahead.
