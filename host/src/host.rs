@@ -134,6 +134,13 @@ impl Host {
             ),
             registry,
         });
+        // Each version that starts serving gets its instances made ahead.
+        let weak = Arc::downgrade(&host);
+        host.registry.on_serving(Box::new(move |service| {
+            if let Some(host) = weak.upgrade() {
+                host.runtime.prewarm(service);
+            }
+        }));
         host.registry.load_all(settings.strict)?;
         Ok(host)
     }

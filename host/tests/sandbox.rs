@@ -405,3 +405,65 @@ fn instances_are_fresh_per_request_unless_the_manifest_opts_into_reuse() {
     assert_eq!(status, 504, "{body}");
     assert_eq!(count(&hive), "1");
 }
+
+/// The value of the counter `name` for `component` in a metrics text; 0
+/// while the component has none.
+fn counter(metrics: &str, name: &str, component: &str) -> u64 {
+    let series = format!("{name}{{component=\"{component}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+/// Waits up to 60 s (a busy machine, a first cold run) for `hive`'s
+/// metrics to satisfy `done`; returns them.
+fn wait_for_metrics(hive: &Hive, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = hive.metrics();
+        if done(&metrics) {
+            return metrics;
+        }
+        assert!(Instant::now() < deadline, "never {what}:\n{metrics}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn prewarmed_instances_are_made_ahead_and_each_still_serves_one_request() {
+    let dir = hostile_dir(Some("[limits]\nprewarm = 2\ntimeout-ms = 2000"));
+    let hive = Hive::start(dir.path(), &[]);
+    let made = |metrics: &str| counter(metrics, "hive_instantiations_total", "hostile");
+    // Two instances exist before any request asked for one.
+    wait_for_metrics(&hive, "made two instances ahead", |m| made(m) == 2);
+
+    let http = client();
+    let count = || {
+        let response = http.get(hive.url("/hostile/count")).send().unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().unwrap()
+    };
+    for _ in 0..5 {
+        assert_eq!(count(), "1", "an instance made ahead served a second request");
+        hive.wait_until_idle("hostile");
+    }
+    // Every instance made was used once or is in stock: five served, two
+    // ready again, however many of the five had to be made on the spot.
+    let metrics = wait_for_metrics(&hive, "topped the stock up to two", |m| made(m) == 7);
+    let ahead = counter(&metrics, "hive_instances_prewarmed_total", "hostile");
+    assert!(
+        (1..=5).contains(&ahead),
+        "the first request found two ready, yet {ahead} of 5 took one made ahead"
+    );
+
+    // A call that fails on one drops it; the next request gets another.
+    let failed = http.get(hive.url("/hostile/panic")).send().unwrap();
+    assert_eq!(failed.status(), 500);
+    assert_eq!(count(), "1");
+    // It still runs under its deadline, made ahead or not.
+    let (status, _, body) = get(&hive, "/hostile/sleep?ms=60000");
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(count(), "1");
+    wait_for_metrics(&hive, "topped the stock up after the failures", |m| made(m) == 11);
+}

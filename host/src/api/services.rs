@@ -90,6 +90,13 @@ impl ServicesCtx {
         }
     }
 
+    /// Moves the instance below another call: a reused or prewarmed
+    /// instance serves calls at any depth, and the cycle guard counts from
+    /// the one it serves now.
+    pub fn set_depth(&mut self, depth: u32) {
+        self.depth = depth;
+    }
+
     /// The scope of a call made from this instance now.
     fn scope(&self) -> CallScope {
         CallScope {

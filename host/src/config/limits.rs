@@ -36,6 +36,10 @@ pub struct Limits {
     /// (the default) is one at a time; more shares the instance between
     /// concurrent requests, so a trap or timeout fails all of them.
     pub instance_concurrency: u32,
+    /// Fresh instances kept made ahead, off the request path, so a request
+    /// that needs a fresh one does not wait for instantiation. 0 (the
+    /// default) makes each on the request that needs it.
+    pub prewarm: u32,
     /// Public requests let through per period, if limited; more get 429.
     pub rate: Option<Rate>,
 }
@@ -109,6 +113,7 @@ impl Default for Limits {
             response_body_bytes: 16 * MIB,
             instance_reuse: 1,
             instance_concurrency: 1,
+            prewarm: 0,
             rate: None,
         }
     }
@@ -134,6 +139,9 @@ pub mod range {
     pub const INSTANCE_REUSE: (u32, u32) = (1, 1_000_000);
     /// `instance-concurrency`: 1 (one request at a time) to 1,000.
     pub const INSTANCE_CONCURRENCY: (u32, u32) = (1, 1000);
+    /// `prewarm`: 0 (none) to 100 instances made ahead. Each holds a slot
+    /// of the engine's instance pool and its memory, so the cap is low.
+    pub const PREWARM: (u32, u32) = (0, 100);
     /// `rate`: 1 to 1,000,000 requests per period.
     pub const RATE: (u32, u32) = (1, 1_000_000);
     /// `burst`: 1 to 1,000,000 requests.
@@ -174,6 +182,9 @@ pub struct LimitsConfig {
     /// Requests one instance of a WASI 0.3 component serves at once; 1 = one at a time [default: 1]
     #[arg(long)]
     pub instance_concurrency: Option<u32>,
+    /// Fresh instances made ahead, ready for the requests that need one (0 to 100) [default: 0]
+    #[arg(long)]
+    pub prewarm: Option<u32>,
     /// Public requests allowed per second, minute or hour ("100/s"); more get 429 [default: none]
     #[arg(long)]
     pub rate: Option<String>,
@@ -234,6 +245,9 @@ impl LimitsConfig {
             limits.instance_concurrency =
                 checked("instance-concurrency", count, range::INSTANCE_CONCURRENCY)?;
         }
+        if let Some(count) = self.prewarm {
+            limits.prewarm = checked("prewarm", count, range::PREWARM)?;
+        }
         if let Some(text) = &self.rate {
             let (count, period) = parse_rate(text)?;
             limits.rate = Some(Rate {
@@ -272,6 +286,7 @@ impl LimitsConfig {
             response_body_kib: overrides.response_body_kib.or(self.response_body_kib),
             instance_reuse: overrides.instance_reuse.or(self.instance_reuse),
             instance_concurrency: overrides.instance_concurrency.or(self.instance_concurrency),
+            prewarm: overrides.prewarm.or(self.prewarm),
             rate: overrides.rate.clone().or(self.rate.clone()),
             burst: overrides.burst.or(self.burst),
             rate_key: overrides.rate_key.clone().or(self.rate_key.clone()),
@@ -349,6 +364,7 @@ mod tests {
             "instance-reuse = 0",
             "instance-concurrency = 0",
             "instance-concurrency = 1001",
+            "prewarm = 101",
         ] {
             let config: LimitsConfig = toml::from_str(bad).unwrap();
             assert!(config.apply(&Limits::default()).is_err(), "{bad}");
@@ -364,6 +380,7 @@ mod tests {
             ("response-body-kib = 18014398509481984", "response-body-kib"),
             ("timeout-ms = 18446744073709551615", "timeout-ms"),
             ("instance-reuse = 4294967295", "instance-reuse"),
+            ("prewarm = 4294967295", "prewarm"),
         ] {
             let config: LimitsConfig = toml::from_str(bad).unwrap();
             let err = config.apply(&Limits::default()).unwrap_err().to_string();
@@ -407,11 +424,12 @@ mod tests {
                 response_body_kib in proptest::option::of(any::<usize>()),
                 instance_reuse in proptest::option::of(any::<u32>()),
                 instance_concurrency in proptest::option::of(any::<u32>()),
+                prewarm in proptest::option::of(any::<u32>()),
             ) {
                 let config = LimitsConfig {
                     memory_mib, timeout_ms, concurrency, queue_timeout_ms,
                     request_body_kib, body_timeout_ms, response_body_kib, instance_reuse,
-                    instance_concurrency, rate: None, burst: None, rate_key: None,
+                    instance_concurrency, prewarm, rate: None, burst: None, rate_key: None,
                 };
                 if let Ok(limits) = config.apply(&Limits::default()) {
                     prop_assert!((MIB..=4096 * MIB).contains(&limits.memory_bytes));
@@ -428,6 +446,7 @@ mod tests {
                     prop_assert!(!limits.timeout.is_zero() && !limits.body_timeout.is_zero());
                     prop_assert!(limits.instance_reuse >= 1);
                     prop_assert!((1..=1000).contains(&limits.instance_concurrency));
+                    prop_assert!(limits.prewarm <= 100);
                 }
             }
         }

@@ -61,6 +61,7 @@ pub struct Metrics {
     failures: Family<FailureLabels, Counter>,
     in_flight: Family<ComponentLabel, Gauge>,
     instances: Family<ComponentLabel, Counter>,
+    made_ahead: Family<ComponentLabel, Counter>,
     components: Gauge,
     compile_seconds: Counter<f64, AtomicU64>,
     loads: Counter,
@@ -120,6 +121,12 @@ impl Metrics {
             "instantiations",
             "Instances created, by component (one per request unless reused)",
             instances.clone(),
+        );
+        let made_ahead = Family::<ComponentLabel, Counter>::default();
+        registry.register(
+            "instances_prewarmed",
+            "Calls that got an instance made ahead of them (prewarm), by component",
+            made_ahead.clone(),
         );
         let components = Gauge::default();
         registry.register(
@@ -181,6 +188,7 @@ impl Metrics {
             failures,
             in_flight,
             instances,
+            made_ahead,
             components,
             compile_seconds,
             loads,
@@ -206,6 +214,7 @@ impl Metrics {
             latency: self.latency.get_or_create(&label).clone(),
             in_flight: self.in_flight.get_or_create(&label).clone(),
             instances: self.instances.get_or_create(&label).clone(),
+            made_ahead: self.made_ahead.get_or_create(&label).clone(),
             component: label.component,
         }
     }
@@ -339,6 +348,7 @@ pub struct ServiceMetrics {
     latency: Histogram,
     in_flight: Gauge,
     instances: Counter,
+    made_ahead: Counter,
 }
 
 impl ServiceMetrics {
@@ -351,6 +361,11 @@ impl ServiceMetrics {
     /// Counts a new instance.
     pub fn instance_created(&self) {
         self.instances.inc();
+    }
+
+    /// Counts a call that got an instance made ahead of it.
+    pub fn instance_made_ahead(&self) {
+        self.made_ahead.inc();
     }
 }
 

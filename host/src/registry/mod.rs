@@ -21,7 +21,7 @@ pub mod watcher;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
@@ -80,7 +80,13 @@ pub struct Registry {
     updating: Mutex<()>,
     /// The last versions of each component, for rollback.
     versions: Versions,
+    /// Told of each version once it serves (the host makes its instances
+    /// ahead); set once, by the host.
+    on_serving: OnceLock<ServingHook>,
 }
+
+/// What the registry tells of a version that started serving.
+pub type ServingHook = Box<dyn Fn(&Arc<Service>) + Send + Sync>;
 
 impl Registry {
     /// A registry for the services in `dir`, initially empty, compiling
@@ -101,7 +107,14 @@ impl Registry {
             current: ArcSwap::from_pointee(Deployment::default()),
             updating: Mutex::new(()),
             versions: Versions::new(dir),
+            on_serving: OnceLock::new(),
         })
+    }
+
+    /// Sets what is told of each version once it serves; only the first
+    /// call counts.
+    pub fn on_serving(&self, hook: ServingHook) {
+        let _ = self.on_serving.set(hook);
     }
 
     /// The folder services are loaded from.
@@ -218,6 +231,9 @@ impl Registry {
             // Logged only once they serve, so the log never runs ahead.
             for service in new {
                 log_serving(service, old.services.contains_key(service.name()));
+                if let Some(hook) = self.on_serving.get() {
+                    hook(service);
+                }
             }
         }
         self.current.load_full()

@@ -20,6 +20,7 @@ use super::Runtime;
 use super::failure::{Failure, FailureKind};
 use super::failure_mark::FailureMark;
 use super::pool::Warm;
+use super::prewarm::{self, Ready};
 use super::service::Service;
 use super::state::InstanceState;
 use super::world::Live;
@@ -87,18 +88,23 @@ pub async fn call<R>(
     } else {
         None
     };
-    let (mut store, live, uses) = match kept {
-        Some(warm) => {
-            let mut store = warm.store;
-            store.data_mut().begin_request(caller.request_id.clone());
-            (store, Some(warm.live), warm.uses)
-        }
-        None => (
-            runtime.new_store(service, caller.request_id.clone(), caller.depth),
-            None,
-            0,
-        ),
+    let (mut store, live, uses, origin) = match kept {
+        Some(warm) => (warm.store, Some(warm.live), warm.uses, Origin::Reused),
+        None => match made_ahead(runtime, service) {
+            Some(ready) => (ready.store, Some(ready.live), 0, Origin::MadeAhead),
+            None => (
+                runtime.new_store(service, caller.request_id.clone(), caller.depth),
+                None,
+                0,
+                Origin::Fresh,
+            ),
+        },
     };
+    if origin != Origin::Fresh {
+        store
+            .data_mut()
+            .begin_request(caller.request_id.clone(), caller.depth);
+    }
     store.data_mut().failure_mark = caller.mark;
     store.data().trace.enter(caller.trace.clone());
     arm_deadline(&mut store, limits.timeout);
@@ -107,7 +113,7 @@ pub async fn call<R>(
     let _running = metrics.in_flight();
     let mut cancelled = CancelGuard::new(service.name(), &caller.request_id);
     let result = tokio::time::timeout(limits.timeout, async {
-        let mut span = instance_span(runtime, &caller.trace, service, live.is_some());
+        let mut span = instance_span(runtime, &caller.trace, service, origin);
         let mut live = match live {
             Some(live) => live,
             None => match service.entry.instantiate(&mut store).await {
@@ -128,6 +134,11 @@ pub async fn call<R>(
     cancelled.disarm();
     let memory_limit_hit = store.data().limiter.hit;
     let outcome = outcome(result, memory_limit_hit);
+    if origin != Origin::Reused && limits.prewarm > 0 {
+        // Only now: a task spawned earlier could take this worker from the
+        // call it was made for.
+        prewarm::after_call(runtime, service, origin == Origin::MadeAhead);
+    }
     if let (Err(failure), Some(mark)) = (&outcome, &store.data().failure_mark) {
         // Tell whoever streams the call's output that it failed, while the
         // instance, and so the output's writer, still exists.
@@ -158,13 +169,37 @@ pub async fn call<R>(
     }
 }
 
+/// Where a call's instance came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Made for this call, on its path.
+    Fresh,
+    /// Made ahead, never used (`prewarm`).
+    MadeAhead,
+    /// Kept from an earlier call (`instance-reuse`).
+    Reused,
+}
+
+/// A never-used instance made ahead, if the service keeps any and one is
+/// ready.
+fn made_ahead(runtime: &Runtime, service: &Service) -> Option<Ready> {
+    if service.info.limits.prewarm == 0 {
+        return None;
+    }
+    let ready = service.execution.stock.take();
+    if ready.is_some() {
+        service.metrics(&runtime.metrics).instance_made_ahead();
+    }
+    ready
+}
+
 /// The span of getting the call an instance: made fresh (how long that
-/// took) or reused (a mark, nearly no time).
+/// took), or made ahead or reused (a mark, nearly no time).
 fn instance_span(
     runtime: &Runtime,
     parent: &Option<SpanContext>,
     service: &Service,
-    reused: bool,
+    origin: Origin,
 ) -> Option<HostSpan> {
     let tracing = runtime.tracing()?;
     let parent = parent.as_ref().filter(|parent| parent.is_sampled())?;
@@ -175,7 +210,14 @@ fn instance_span(
     )?;
     span.set_all([
         KeyValue::new("hive.component", service.info.name.clone()),
-        KeyValue::new("hive.instance", if reused { "reused" } else { "fresh" }),
+        KeyValue::new(
+            "hive.instance",
+            match origin {
+                Origin::Fresh => "fresh",
+                Origin::MadeAhead => "prewarmed",
+                Origin::Reused => "reused",
+            },
+        ),
     ]);
     Some(span)
 }
@@ -211,7 +253,7 @@ pub(crate) async fn acquire_slot(service: &Service) -> Result<OwnedSemaphorePerm
 /// Starts the store's deadline clock for one call. The epoch callback was
 /// installed once when the store was made; this only moves the deadline
 /// it reads.
-fn arm_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
+pub(super) fn arm_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
     store.data_mut().deadline = Instant::now() + timeout;
     store.set_epoch_deadline(1);
 }

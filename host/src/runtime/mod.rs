@@ -18,6 +18,7 @@ pub mod limiter;
 pub mod linker;
 pub mod loader;
 pub mod pool;
+pub mod prewarm;
 pub mod rate;
 pub mod service;
 pub mod shared;
@@ -102,18 +103,30 @@ impl Runtime {
         request_id: Arc<str>,
         depth: u32,
     ) -> Store<InstanceState> {
-        let engine = match service.entry.world() {
-            World::P3 => &self.concurrent_engine,
-            World::Service | World::Proxy | World::Worker => &self.engine,
-        };
         make_store(
-            engine,
+            engine_for(service, &self.engine, &self.concurrent_engine),
             &self.grants,
             &self.metrics,
             service,
             request_id,
             depth,
         )
+    }
+
+    /// Starts making `service`'s instances ahead, if its `prewarm` asks
+    /// for any (see [`prewarm`]).
+    pub fn prewarm(&self, service: &Arc<Service>) {
+        prewarm::top_up(self, service, None);
+    }
+
+    /// What makes stores, for a task of its own (see [`prewarm`]).
+    pub(crate) fn maker(&self) -> StoreMaker {
+        StoreMaker {
+            engine: self.engine.clone(),
+            concurrent_engine: self.concurrent_engine.clone(),
+            grants: self.grants.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// The instances of `service` (a WASI 0.3 component with
@@ -131,6 +144,43 @@ impl Runtime {
                 metrics: self.metrics.clone(),
             })
         })
+    }
+}
+
+/// The part of a [`Runtime`] that makes stores, owned, so a task that
+/// outlives the borrow of the runtime (making instances ahead) can.
+#[derive(Clone)]
+pub(crate) struct StoreMaker {
+    engine: Engine,
+    concurrent_engine: Engine,
+    grants: Grants,
+    metrics: Arc<Metrics>,
+}
+
+impl StoreMaker {
+    /// As [`Runtime::new_store`].
+    pub(crate) fn store(
+        &self,
+        service: &Service,
+        request_id: Arc<str>,
+        depth: u32,
+    ) -> Store<InstanceState> {
+        make_store(
+            engine_for(service, &self.engine, &self.concurrent_engine),
+            &self.grants,
+            &self.metrics,
+            service,
+            request_id,
+            depth,
+        )
+    }
+}
+
+/// The engine `service` runs on: WASI 0.3 components need the concurrent one.
+fn engine_for<'a>(service: &Service, engine: &'a Engine, concurrent: &'a Engine) -> &'a Engine {
+    match service.entry.world() {
+        World::P3 => concurrent,
+        World::Service | World::Proxy | World::Worker => engine,
     }
 }
 

@@ -14,6 +14,7 @@ use wasmtime_wasi_http::handler::ProxyHandler;
 use super::access::Access;
 use super::cache::CacheOutcome;
 use super::pool::Pool;
+use super::prewarm::Stock;
 use super::shared::SharedInstances;
 use super::typed::Interface;
 use super::world::Entry;
@@ -83,6 +84,8 @@ pub(crate) struct Execution {
     pub slots: Arc<Semaphore>,
     /// Instances kept for reuse (only with `instance-reuse` above 1).
     pub pool: Pool,
+    /// Never-used instances made ahead (only with `prewarm` above 0).
+    pub stock: Stock,
     /// Its metric handles, made on first use (see [`Service::metrics`]).
     pub metrics: OnceLock<ServiceMetrics>,
     /// Its instances that serve several requests at once (WASI 0.3 with
@@ -155,6 +158,7 @@ impl Service {
             execution: Execution {
                 slots: Arc::new(Semaphore::new(info.limits.concurrency)),
                 pool: Pool::default(),
+                stock: Stock::default(),
                 metrics: OnceLock::new(),
                 shared: OnceLock::new(),
             },

@@ -172,10 +172,12 @@ impl InstanceState {
         &mut self.table
     }
 
-    /// Prepares a reused instance for its next request: every context now
-    /// tags its output with `request_id`.
-    pub(crate) fn begin_request(&mut self, request_id: Arc<str>) {
+    /// Prepares an instance made earlier (reused, or made ahead) for its
+    /// next call: every context now tags its output with `request_id`, and
+    /// its own calls count from `depth`.
+    pub(crate) fn begin_request(&mut self, request_id: Arc<str>, depth: u32) {
         self.request_id.set(request_id);
+        self.services.set_depth(depth);
         self.failure_mark = None;
     }
 }
