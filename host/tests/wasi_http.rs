@@ -59,6 +59,26 @@ fn both_worlds_serve_side_by_side() {
 }
 
 #[test]
+fn a_component_not_built_for_spin_gets_no_spin_headers_and_never_a_clients() {
+    let dir = mixed_dir(ROUTES);
+    let hive = Hive::start(dir.path(), &[]);
+    let response = client()
+        .get(hive.url("/hello-http/headers"))
+        .header("spin-path-info", "/forged")
+        .header("x-kept", "1")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let names = response.text().unwrap();
+    assert!(names.lines().any(|name| name == "x-kept"), "{names}");
+    assert!(names.lines().any(|name| name == "traceparent"), "{names}");
+    assert!(
+        !names.lines().any(|name| name.starts_with("spin-")),
+        "hello-http is no Spin component, yet got:\n{names}"
+    );
+}
+
+#[test]
 fn a_body_larger_than_the_components_memory_streams_through() {
     // 16 MiB of memory, 96 MiB of body: only streaming can do this.
     let manifest = format!(

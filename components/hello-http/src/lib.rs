@@ -5,6 +5,8 @@
 //! - `GET /hello-http?name=ana` answers `Hello, ana!`
 //! - `POST /hello-http/echo` streams the request body straight back, so a
 //!   body far larger than the component's memory passes through
+//! - `GET /hello-http/headers` lists the names of the request's headers,
+//!   one a line: what the host hands a standard component
 //! - `GET /hello-http/fetch?url=http://...` fetches the URL with outgoing
 //!   HTTP, which the host allows only for origins in the manifest's
 //!   `allowed-outbound`
@@ -19,6 +21,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         "/hello-http" => Ok(greet(&request)),
         "/hello-http/echo" => Ok(Response::new(request.into_body())),
         "/hello-http/fetch" => Ok(fetch(&request).await),
+        "/hello-http/headers" => Ok(header_names(&request)),
         _ => Ok(text(StatusCode::NOT_FOUND, format!("nothing at {path}\n"))),
     }
 }
@@ -26,6 +29,15 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
 fn greet(request: &Request<Body>) -> Response<Body> {
     let name = query_value(request, "name").unwrap_or("world");
     text(StatusCode::OK, format!("Hello, {name}!\n"))
+}
+
+fn header_names(request: &Request<Body>) -> Response<Body> {
+    let mut names: Vec<&str> = request.headers().keys().map(|name| name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut body = names.join("\n");
+    body.push('\n');
+    text(StatusCode::OK, body)
 }
 
 /// Fetches `?url=` and relays its status and body; a failure (including

@@ -175,7 +175,13 @@ async fn route_and_call(
         World::Proxy | World::P3 => {
             let peer = req.extensions().get::<Peer>().map(|peer| peer.0);
             let params = params.as_deref().unwrap_or_default();
-            spin_headers::set(&mut req, &route, params, peer);
+            if service.built_for_spin {
+                spin_headers::set(&mut req, &route, params, peer);
+            } else {
+                // Whatever a client sent under Spin's names never reaches
+                // a component as if the host had set it.
+                spin_headers::strip(req.headers_mut());
+            }
             let (response, mark) =
                 Box::pin(wasi_http::serve(host, &service, req, request_id)).await;
             (response, Some(mark))

@@ -1,9 +1,10 @@
 //! The request headers Spin sets on every HTTP request it hands a
-//! component, set by Hive on every `wasi:http` route so that spin-sdk's
-//! `Router` and Spin's templates work unchanged. Always, not per manifest:
-//! a component cannot tell it runs elsewhere, the cost is a few small
-//! headers (measured in `docs/benchmarks.md`), and whatever a client sent
-//! under these names is removed first, so a component can trust them.
+//! component, set by Hive on the `wasi:http` requests of a component built
+//! for Spin (see `runtime/spin_sdk.rs`), so that spin-sdk's `Router` and
+//! Spin's templates work unchanged. Any other component is not handed
+//! them: it would pay for every header it does not read. Whatever a client
+//! sent under these names is removed first either way, so a component can
+//! trust them.
 
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Request};
@@ -71,7 +72,7 @@ pub fn set<B>(
 }
 
 /// Removes every header named `spin-*`.
-fn strip(headers: &mut HeaderMap) {
+pub fn strip(headers: &mut HeaderMap) {
     let theirs: Vec<HeaderName> = headers
         .keys()
         .filter(|name| name.as_str().starts_with(PREFIX))

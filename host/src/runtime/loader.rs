@@ -25,6 +25,7 @@ use super::world::{Entry, MESSAGING_EXPORT, SUBSCRIBER_EXPORT, World};
 use crate::api::standard;
 use crate::config::{HostPolicy, Limits, Manifest, display_name, service_name};
 use crate::digest::hex_digest;
+use super::spin_sdk::built_for_spin;
 
 /// Loads, validates and compiles `wasm_path` (and its manifest, if any)
 /// for the target its world needs, with `host_limits` as the defaults its
@@ -120,7 +121,7 @@ pub fn load_service(
         cache,
         loaded_at: SystemTime::now(),
     };
-    Ok(Service::new(
+    let mut service = Service::new(
         info,
         source,
         routes,
@@ -128,7 +129,9 @@ pub fn load_service(
         (imports, exports),
         events,
         access,
-    ))
+    );
+    service.built_for_spin = built_for_spin(&bytes);
+    Ok(service)
 }
 
 /// A manifest that subscribes or schedules needs a component that

@@ -22,6 +22,7 @@ pub mod prewarm;
 pub mod rate;
 pub mod service;
 pub mod shared;
+pub mod spin_sdk;
 pub mod state;
 pub mod target;
 pub mod typed;

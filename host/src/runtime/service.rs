@@ -112,6 +112,9 @@ pub struct Service {
     /// Its own routes as a router, for calls by name (a private service's
     /// routes are in no public router).
     pub own_routes: Router<()>,
+    /// Built for Spin (see [`spin_sdk`](super::spin_sdk)): its `wasi:http`
+    /// requests get the headers Spin sets.
+    pub built_for_spin: bool,
     pub(crate) execution: Execution,
 }
 
@@ -174,6 +177,7 @@ impl Service {
             events,
             access,
             own_routes,
+            built_for_spin: false,
         }
     }
 
