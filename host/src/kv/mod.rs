@@ -42,7 +42,7 @@ pub enum StoreError {
 /// What a store operation gives back: a future that owns all it needs, so
 /// a guest's kv call awaits it without borrowing the store or holding a
 /// thread (the embedded store's writes wait on its writer, Redis on the
-/// network; only the embedded store's reads run on the blocking pool).
+/// network; the embedded store's reads run on the caller's task).
 pub type StoreFuture<T> = BoxFuture<'static, Result<T, StoreError>>;
 
 /// A durable, namespaced key-value store. Writes are durable when their

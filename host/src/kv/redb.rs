@@ -19,7 +19,7 @@
 //!
 //! A write's answer comes back on a one-shot channel, so its caller (a
 //! guest's kv call) awaits it without holding a thread. Reads run on the
-//! blocking pool, since one may wait on the disk.
+//! caller's task: no thread hand-off for either.
 
 use std::any::Any;
 use std::ops::Bound;
@@ -298,7 +298,7 @@ impl RedbStore {
         })
     }
 
-    /// Runs `read` on a read transaction, on the blocking pool.
+    /// Runs `read` on a read transaction.
     pub fn read_with<T: Send + 'static>(
         &self,
         read: impl FnOnce(&ReadTx) -> Result<T, StoreError> + Send + 'static,
@@ -310,19 +310,17 @@ impl RedbStore {
         })
     }
 
-    /// Runs `read` on the blocking pool: a read transaction may wait on
-    /// the disk, which must not stall an async worker.
+    /// Runs `read` on the calling task. A read transaction over pages the
+    /// kernel has cached takes microseconds, less than the hand-off to the
+    /// blocking pool and back that every read used to take (see
+    /// `docs/benchmarks.md`, "Reads without the blocking pool"); one that
+    /// must wait for the disk holds its worker thread that long.
     fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<T> {
         let db = self.db.clone();
-        Box::pin(async move {
-            match tokio::task::spawn_blocking(move || read(&db)).await {
-                Ok(result) => result,
-                Err(err) => Err(StoreError::Storage(format!("storage task failed: {err}"))),
-            }
-        })
+        Box::pin(async move { read(&db) })
     }
 }
 
