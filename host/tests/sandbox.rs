@@ -445,7 +445,11 @@ fn prewarmed_instances_are_made_ahead_and_each_still_serves_one_request() {
         response.text().unwrap()
     };
     for _ in 0..5 {
-        assert_eq!(count(), "1", "an instance made ahead served a second request");
+        assert_eq!(
+            count(),
+            "1",
+            "an instance made ahead served a second request"
+        );
         hive.wait_until_idle("hostile");
     }
     // Every instance made was used once or is in stock: five served, two
@@ -465,5 +469,7 @@ fn prewarmed_instances_are_made_ahead_and_each_still_serves_one_request() {
     let (status, _, body) = get(&hive, "/hostile/sleep?ms=60000");
     assert_eq!(status, 504, "{body}");
     assert_eq!(count(), "1");
-    wait_for_metrics(&hive, "topped the stock up after the failures", |m| made(m) == 11);
+    wait_for_metrics(&hive, "topped the stock up after the failures", |m| {
+        made(m) == 11
+    });
 }

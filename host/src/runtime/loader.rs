@@ -18,6 +18,7 @@ use super::access;
 use super::cache::{CacheOutcome, compile};
 use super::service::Events;
 use super::service::{Service, ServiceInfo, Source};
+use super::spin_sdk::built_for_spin;
 use super::state::InstanceState;
 use super::target::Targets;
 use super::typed::{Interface, define_imports, service_interfaces};
@@ -25,7 +26,6 @@ use super::world::{Entry, MESSAGING_EXPORT, SUBSCRIBER_EXPORT, World};
 use crate::api::standard;
 use crate::config::{HostPolicy, Limits, Manifest, display_name, service_name};
 use crate::digest::hex_digest;
-use super::spin_sdk::built_for_spin;
 
 /// Loads, validates and compiles `wasm_path` (and its manifest, if any)
 /// for the target its world needs, with `host_limits` as the defaults its

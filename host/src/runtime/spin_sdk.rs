@@ -59,10 +59,9 @@ mod tests {
         assert!(built_for_spin(&marked));
         let plain = wat::parse_str(r#"(module (func (export "handle")))"#).unwrap();
         assert!(!built_for_spin(&plain));
-        let importing = wat::parse_str(
-            r#"(component (import "fermyon:spin/variables@2.0.0" (instance)))"#,
-        )
-        .unwrap();
+        let importing =
+            wat::parse_str(r#"(component (import "fermyon:spin/variables@2.0.0" (instance)))"#)
+                .unwrap();
         assert!(built_for_spin(&importing));
         let standard =
             wat::parse_str(r#"(component (import "wasi:http/types@0.2.0" (instance)))"#).unwrap();
