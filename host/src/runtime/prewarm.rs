@@ -112,7 +112,7 @@ async fn fill(maker: &StoreMaker, service: &Arc<Service>, want: usize) {
                     tracing::warn!(
                         component = %service.name(),
                         "cannot make an instance of {} ahead (prewarm): {err:#}; its requests \
-                         make their own, and making ahead is tried again in {} s",
+                         make their own, and the first one after {} s tries again",
                         service.file_name(),
                         RETRY_AFTER.as_secs()
                     );
