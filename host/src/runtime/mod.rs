@@ -53,7 +53,8 @@ pub struct Runtime {
     pub concurrent_engine: Engine,
     /// Counters and histograms served at the admin listener's `/metrics`.
     pub metrics: Arc<Metrics>,
-    grants: Grants,
+    /// Makes every instance's store: the engines again, and the grants.
+    maker: StoreMaker,
     _ticker: EpochTicker,
 }
 
@@ -71,9 +72,9 @@ impl Runtime {
         tracing: Option<Arc<Tracing>>,
     ) -> Runtime {
         let (kv, events) = stores;
-        Runtime {
-            engine,
-            concurrent_engine,
+        let maker = StoreMaker {
+            engine: engine.clone(),
+            concurrent_engine: concurrent_engine.clone(),
             grants: Grants {
                 kv,
                 calls,
@@ -81,19 +82,25 @@ impl Runtime {
                 metrics: metrics.clone(),
                 tracing,
             },
+            metrics: metrics.clone(),
+        };
+        Runtime {
+            engine,
+            concurrent_engine,
             metrics,
+            maker,
             _ticker: ticker,
         }
     }
 
     /// Where spans are made; `None` when traces are off.
     pub fn tracing(&self) -> Option<&Arc<Tracing>> {
-        self.grants.tracing.as_ref()
+        self.maker.grants.tracing.as_ref()
     }
 
     /// The event store instances publish to.
     pub fn events(&self) -> &Arc<dyn EventStore> {
-        &self.grants.events
+        &self.maker.grants.events
     }
 
     /// A store for a new instance of `service`, serving `request_id`
@@ -104,14 +111,7 @@ impl Runtime {
         request_id: Arc<str>,
         depth: u32,
     ) -> Store<InstanceState> {
-        make_store(
-            engine_for(service, &self.engine, &self.concurrent_engine),
-            &self.grants,
-            &self.metrics,
-            service,
-            request_id,
-            depth,
-        )
+        self.maker.store(service, request_id, depth)
     }
 
     /// Starts making `service`'s instances ahead, if its `prewarm` asks
@@ -122,12 +122,7 @@ impl Runtime {
 
     /// What makes stores, for a task of its own (see [`prewarm`]).
     pub(crate) fn maker(&self) -> StoreMaker {
-        StoreMaker {
-            engine: self.engine.clone(),
-            concurrent_engine: self.concurrent_engine.clone(),
-            grants: self.grants.clone(),
-            metrics: self.metrics.clone(),
-        }
+        self.maker.clone()
     }
 
     /// The instances of `service` (a WASI 0.3 component with
@@ -141,15 +136,16 @@ impl Runtime {
             ProxyHandler::new(SharedInstances {
                 service: Arc::downgrade(service),
                 engine: self.concurrent_engine.clone(),
-                grants: self.grants.clone(),
+                grants: self.maker.grants.clone(),
                 metrics: self.metrics.clone(),
             })
         })
     }
 }
 
-/// The part of a [`Runtime`] that makes stores, owned, so a task that
-/// outlives the borrow of the runtime (making instances ahead) can.
+/// What makes every instance's store: the engines and the grants. The
+/// runtime holds one; a task that outlives a borrow of the runtime
+/// (making instances ahead) holds a clone.
 #[derive(Clone)]
 pub(crate) struct StoreMaker {
     engine: Engine,
@@ -159,29 +155,26 @@ pub(crate) struct StoreMaker {
 }
 
 impl StoreMaker {
-    /// As [`Runtime::new_store`].
+    /// A store for a new instance of `service`, serving `request_id`
+    /// `depth` calls below the HTTP request.
     pub(crate) fn store(
         &self,
         service: &Service,
         request_id: Arc<str>,
         depth: u32,
     ) -> Store<InstanceState> {
+        let engine = match service.entry.world() {
+            World::P3 => &self.concurrent_engine,
+            World::Service | World::Proxy | World::Worker => &self.engine,
+        };
         make_store(
-            engine_for(service, &self.engine, &self.concurrent_engine),
+            engine,
             &self.grants,
             &self.metrics,
             service,
             request_id,
             depth,
         )
-    }
-}
-
-/// The engine `service` runs on: WASI 0.3 components need the concurrent one.
-fn engine_for<'a>(service: &Service, engine: &'a Engine, concurrent: &'a Engine) -> &'a Engine {
-    match service.entry.world() {
-        World::P3 => concurrent,
-        World::Service | World::Proxy | World::Worker => engine,
     }
 }
 
