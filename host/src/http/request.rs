@@ -22,7 +22,7 @@ use super::problem::{FailedWith, close_if_unread, problem};
 use super::{Front, auth, hive_world, request_span, spin_headers, wasi_http};
 use crate::config::auth::CLAIMS_HEADER;
 use crate::digest::short;
-use crate::logging::escape;
+use crate::logging::{escape, request_line};
 use crate::runtime::failure_mark::FailureMark;
 use crate::runtime::service::Service;
 use crate::runtime::world::World;
@@ -44,7 +44,7 @@ pub async fn handle(front: Arc<Front>, req: Request<Incoming>) -> Result<HttpRes
     let started = Instant::now();
     let request_id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
     // Method and path outlive the request only for the log line.
-    let log_request = tracing::enabled!(target: "hive::request", tracing::Level::INFO);
+    let log_request = request_line::enabled();
     let method_path = log_request.then(|| (req.method().clone(), req.uri().path().to_string()));
     let span = front
         .host
@@ -263,19 +263,17 @@ impl RequestLine {
             Some((service, route)) => (service.name(), short(service.digest()), &**route),
             None => ("-", "-", "-"),
         };
-        tracing::info!(
-            target: "hive::request",
-            request_id = %self.request_id,
-            method = %self.method,
-            path = %escape(&self.path),
-            component = %component,
-            digest = %digest,
-            route = %route,
-            status = self.status,
-            failure = %failure.unwrap_or("-"),
-            duration_us = self.started.elapsed().as_micros() as u64,
-            "request"
-        );
+        request_line::write(&request_line::RequestLine {
+            request_id: &self.request_id,
+            method: self.method.as_str(),
+            path: &self.path,
+            component,
+            digest,
+            route,
+            status: self.status,
+            failure: failure.unwrap_or("-"),
+            duration_us: self.started.elapsed().as_micros() as u64,
+        });
     }
 }
 

@@ -104,6 +104,18 @@ pub fn batch_writer() -> (BatchWriter, LogGuard) {
     )
 }
 
+impl BatchWriter {
+    /// Appends a request line (whole, newline included) to be written
+    /// with the next batch.
+    pub(super) fn write_request_line(&self, line: &[u8]) {
+        let _ = Line {
+            shared: &self.shared,
+            may_wait: true,
+        }
+        .write(line);
+    }
+}
+
 /// One event's writer: appends to the shared buffer, and writes it out at
 /// once unless the line may wait.
 pub struct Line<'a> {

@@ -9,11 +9,12 @@
 //! console asks, or when a request failed.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hashbrown::hash_map::EntryRef;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -62,20 +63,39 @@ pub struct FailedRequest {
     pub backtrace: String,
 }
 
+/// One request's kept lines: their JSON texts, each ending in a newline
+/// (escaped JSON holds none), in one string, so a request costs one
+/// allocation however many lines it logs.
+#[derive(Default)]
+struct Kept {
+    lines: usize,
+    text: String,
+}
+
+impl Kept {
+    /// What the request's lines cost against [`BYTES`].
+    fn size(&self) -> usize {
+        self.text.len() + LINE_OVERHEAD * self.lines
+    }
+}
+
+/// Bytes reserved for a request's first kept line.
+const FIRST_LINE: usize = 384;
+
+/// What one kept line costs against [`BYTES`] beyond its text.
+const LINE_OVERHEAD: usize = 32;
+
 #[derive(Default)]
 struct Inner {
-    /// Each kept request's lines, each a JSON object's text.
-    lines: HashMap<Arc<str>, Vec<Box<str>>>,
+    /// Each kept request's lines. The ids are the host's own random ones,
+    /// so hashbrown's fast (seeded) hash will do, and its `entry_ref`
+    /// finds or adds a request in one lookup.
+    lines: hashbrown::HashMap<Arc<str>, Kept>,
     /// The requests in `lines`, oldest first (the same shared ids).
     order: VecDeque<Arc<str>>,
     failures: VecDeque<FailedRequest>,
-    /// Text held in `lines`, roughly.
+    /// What `lines` holds, by [`Kept::size`].
     bytes: usize,
-}
-
-/// What one kept line costs against [`BYTES`].
-fn kept_size(line: &str) -> usize {
-    line.len() + 32
 }
 
 /// The captured lines and failures.
@@ -105,15 +125,14 @@ impl Capture {
     /// Every kept line of the request `request_id`, oldest first: objects
     /// with `at_ms`, `level`, `target`, `message` and `fields`.
     pub fn lines(&self, request_id: &str) -> Vec<Value> {
-        let texts = self
+        let text = self
             .lock()
             .lines
             .get(request_id)
-            .cloned()
+            .map(|kept| kept.text.clone())
             .unwrap_or_default();
-        texts
-            .iter()
-            .filter_map(|text| serde_json::from_str(text).ok())
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
     }
 
@@ -128,38 +147,52 @@ impl Capture {
             .collect()
     }
 
-    /// Keeps `line` (a JSON object's text) under `request_id`; a request
-    /// line that says the request `failed` also lists it as a failure.
-    fn add(&self, request_id: &str, failed: bool, line: Box<str>) {
+    /// Keeps the line `write` appends (a JSON object's text) under
+    /// `request_id`; a request line that says the request `failed` also
+    /// lists it as a failure. `write` runs under the capture's lock, so
+    /// the line is written once, where it is kept.
+    pub(super) fn add_with(&self, request_id: &str, failed: bool, write: impl FnOnce(&mut String)) {
         let mut inner = self.lock();
-        if failed {
-            let entry = failure_of(request_id, &line, inner.lines.get(request_id));
-            inner.failures.push_back(entry);
-            while inner.failures.len() > FAILURES {
-                inner.failures.pop_front();
-            }
-        }
-        if !inner.lines.contains_key(request_id) {
-            let id: Arc<str> = request_id.into();
-            inner.order.push_back(id.clone());
-            inner.lines.insert(id, Vec::new());
-        }
-        let size = kept_size(&line);
         let inner = &mut *inner;
-        if let Some(lines) = inner.lines.get_mut(request_id)
-            && lines.len() < LINES_PER_REQUEST
-        {
-            lines.push(line);
-            inner.bytes += size;
+        let kept = match inner.lines.entry_ref(request_id) {
+            EntryRef::Occupied(entry) => entry.into_mut(),
+            EntryRef::Vacant(entry) => {
+                let entry = entry.insert_entry(Kept::default());
+                inner.order.push_back(entry.key().clone());
+                let kept = entry.into_mut();
+                // Room for the first line (usually a request line, and
+                // often the only one) without growing.
+                kept.text.reserve(FIRST_LINE);
+                kept
+            }
+        };
+        if kept.lines < LINES_PER_REQUEST {
+            let start = kept.text.len();
+            write(&mut kept.text);
+            if failed {
+                let entry = failure_of(request_id, &kept.text[start..], &kept.text[..start]);
+                inner.failures.push_back(entry);
+            }
+            kept.text.push('\n');
+            kept.lines += 1;
+            inner.bytes += kept.text.len() - start + LINE_OVERHEAD;
+        } else if failed {
+            let mut line = String::new();
+            write(&mut line);
+            inner
+                .failures
+                .push_back(failure_of(request_id, &line, &kept.text));
+        }
+        while inner.failures.len() > FAILURES {
+            inner.failures.pop_front();
         }
         // The oldest requests go; the one just written stays.
         while inner.order.len() > REQUESTS || (inner.bytes > BYTES && inner.order.len() > 1) {
             let Some(old) = inner.order.pop_front() else {
                 break;
             };
-            if let Some(lines) = inner.lines.remove(&old) {
-                let freed: usize = lines.iter().map(|line| kept_size(line)).sum();
-                inner.bytes = inner.bytes.saturating_sub(freed);
+            if let Some(kept) = inner.lines.remove(&old) {
+                inner.bytes = inner.bytes.saturating_sub(kept.size());
             }
         }
     }
@@ -168,11 +201,10 @@ impl Capture {
 /// A failed request from its request line and the lines before it (the
 /// "request failed" line says the kind, the trap and the backtrace). Read
 /// back from JSON: this runs for failures only.
-fn failure_of(request_id: &str, line: &str, earlier: Option<&Vec<Box<str>>>) -> FailedRequest {
+fn failure_of(request_id: &str, line: &str, earlier: &str) -> FailedRequest {
     let line: Value = serde_json::from_str(line).unwrap_or_default();
     let reported: Value = earlier
-        .into_iter()
-        .flatten()
+        .lines()
         .rev()
         .filter_map(|text| serde_json::from_str::<Value>(text).ok())
         .find(|l| {
@@ -209,8 +241,8 @@ fn failure_of(request_id: &str, line: &str, earlier: Option<&Vec<Box<str>>>) -> 
 }
 
 /// Appends text to a JSON string's inside: escaped, and cut at
-/// [`MAX_VALUE`] bytes of the value (with `…`).
-struct JsonText<'a> {
+/// [`MAX_VALUE`] bytes of the value (with `…`) unless made [`Self::whole`].
+pub(super) struct JsonText<'a> {
     out: &'a mut String,
     /// Bytes of the value still allowed.
     left: usize,
@@ -218,7 +250,7 @@ struct JsonText<'a> {
 }
 
 impl<'a> JsonText<'a> {
-    fn new(out: &'a mut String) -> Self {
+    pub(super) fn new(out: &'a mut String) -> Self {
         JsonText {
             out,
             left: MAX_VALUE,
@@ -226,8 +258,17 @@ impl<'a> JsonText<'a> {
         }
     }
 
+    /// Escapes without cutting (for the log itself, which keeps all).
+    pub(super) fn whole(out: &'a mut String) -> Self {
+        JsonText {
+            out,
+            left: usize::MAX,
+            cut: false,
+        }
+    }
+
     /// Ends the value: marks a cut one.
-    fn finish(self) {
+    pub(super) fn finish(self) {
         if self.cut {
             self.out.push('…');
         }
@@ -373,6 +414,12 @@ pub struct CaptureLayer {
 }
 
 impl CaptureLayer {
+    /// A layer filling `capture` (the process's own is [`layer`]'s).
+    #[cfg(test)]
+    pub(super) fn new(capture: &'static Capture) -> Self {
+        CaptureLayer { capture }
+    }
+
     fn capture(&self, event: &Event<'_>, fields: &mut Fields) {
         fields.clear();
         event.record(fields);
@@ -386,24 +433,23 @@ impl CaptureLayer {
         let metadata = event.metadata();
         let failed =
             metadata.target() == "hive::request" && (fields.status >= 500 || fields.failure);
-        let mut line = String::with_capacity(fields.message.len() + fields.fields.len() + 96);
-        let _ = write!(
-            line,
-            "{{\"at_ms\":{at_ms},\"level\":\"{}\",\"target\":\"",
-            metadata.level().as_str()
-        );
-        let _ = JsonText::new(&mut line).write_str(metadata.target());
-        line.push_str("\",\"message\":");
-        if fields.message.is_empty() {
-            line.push_str("\"\"");
-        } else {
-            line.push_str(&fields.message);
-        }
-        line.push_str(",\"fields\":{");
-        line.push_str(&fields.fields);
-        line.push_str("}}");
-        self.capture
-            .add(&fields.request_id, failed, line.into_boxed_str());
+        self.capture.add_with(&fields.request_id, failed, |line| {
+            let _ = write!(
+                line,
+                "{{\"at_ms\":{at_ms},\"level\":\"{}\",\"target\":\"",
+                metadata.level().as_str()
+            );
+            let _ = JsonText::new(line).write_str(metadata.target());
+            line.push_str("\",\"message\":");
+            if fields.message.is_empty() {
+                line.push_str("\"\"");
+            } else {
+                line.push_str(&fields.message);
+            }
+            line.push_str(",\"fields\":{");
+            line.push_str(&fields.fields);
+            line.push_str("}}");
+        });
     }
 }
 
@@ -506,12 +552,7 @@ mod tests {
             }
         });
         let inner = capture.lock();
-        let kept: usize = inner
-            .lines
-            .values()
-            .flatten()
-            .map(|line| kept_size(line))
-            .sum();
+        let kept: usize = inner.lines.values().map(Kept::size).sum();
         assert_eq!(kept, inner.bytes);
         assert!(inner.bytes <= BYTES + 3 * MAX_VALUE, "{}", inner.bytes);
         assert!(inner.lines.contains_key("r99"));
@@ -522,6 +563,28 @@ mod tests {
         let message = line["message"].as_str().unwrap();
         assert_eq!(message.len(), MAX_VALUE + '…'.len_utf8());
         assert_eq!(line["fields"]["f"], message);
+    }
+
+    #[test]
+    fn a_failure_is_listed_even_past_the_lines_kept_for_its_request() {
+        let capture = captured(|| {
+            for _ in 0..LINES_PER_REQUEST {
+                tracing::info!(request_id = "r1", "busy");
+            }
+            tracing::info!(
+                target: "hive::request",
+                request_id = "r1",
+                component = "c",
+                status = 502u16,
+                failure = "-",
+                "request"
+            );
+        });
+        let lines = capture.lines("r1");
+        assert_eq!(lines.len(), LINES_PER_REQUEST);
+        assert!(lines.iter().all(|line| line["message"] == "busy"));
+        let failures = capture.failures(Some("c"));
+        assert_eq!((failures.len(), failures[0].status), (1, 502));
     }
 
     #[test]

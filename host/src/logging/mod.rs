@@ -2,10 +2,12 @@
 //! as human-readable lines or as JSON objects for log collectors (request
 //! lines written in batches, the rest at once: [`batch_writer`]); and the
 //! same events kept in memory per request for the operator console
-//! ([`capture`]).
+//! ([`capture`]). The request line skips `tracing`'s formatting and goes
+//! to both directly ([`request_line`]).
 
 pub mod batch_writer;
 pub mod capture;
+pub mod request_line;
 
 pub use batch_writer::LogGuard;
 
@@ -37,11 +39,11 @@ pub fn init(format: LogFormat) -> LogGuard {
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(capture::layer());
+    let ansi = format == LogFormat::Text && std::io::stderr().is_terminal();
+    request_line::install(batches.clone(), format, ansi);
     let writer = tracing_subscriber::fmt::layer().with_writer(batches);
     match format {
-        LogFormat::Text => registry
-            .with(writer.with_ansi(std::io::stderr().is_terminal()))
-            .init(),
+        LogFormat::Text => registry.with(writer.with_ansi(ansi)).init(),
         LogFormat::Json => registry.with(writer.json().flatten_event(true)).init(),
     }
     guard
