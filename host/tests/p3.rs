@@ -251,3 +251,33 @@ fn instance_concurrency_on_a_component_that_is_not_wasi_0_3_is_refused_at_load()
     ]);
     assert_eq!(get(&hive, "/hello").0, 404);
 }
+
+#[test]
+fn prewarm_beside_instance_concurrency_is_refused_in_a_manifest_and_skipped_from_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    install(demo_components(), "hello-p3", dir.path());
+    std::fs::write(
+        dir.path().join("hello-p3.toml"),
+        "routes = [\"/hello-p3\", \"/hello-p3/...\"]\n[limits]\ninstance-concurrency = 4\nprewarm = 2\n",
+    )
+    .unwrap();
+    let hive = Hive::start(dir.path(), &[]);
+    hive.wait_for_log(&["hello-p3.toml", "`prewarm`", "`instance-concurrency`"]);
+    assert_eq!(get(&hive, "/hello-p3").0, 404);
+    assert_eq!(get(&hive, "/hello?name=x").0, 200);
+    drop(hive);
+
+    // The same service with only a host-wide prewarm serves, sharing its
+    // instances as asked.
+    std::fs::write(
+        dir.path().join("hello-p3.toml"),
+        "routes = [\"/hello-p3\", \"/hello-p3/...\"]\n[limits]\ninstance-concurrency = 4\n",
+    )
+    .unwrap();
+    let hive = Hive::start(dir.path(), &["--prewarm", "2"]);
+    assert_eq!(
+        get(&hive, "/hello-p3?name=ana"),
+        (200, "Hello, ana!\n".into())
+    );
+}

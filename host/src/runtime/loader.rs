@@ -81,6 +81,21 @@ pub fn load_service(
             world.name()
         );
     }
+    // Shared 0.3 instances are made by wasmtime as requests come, so
+    // there is nothing for `prewarm` to make ahead. A host-wide default
+    // `prewarm` just does not apply to them.
+    let asked = &manifest.parsed.limits;
+    if asked.instance_concurrency.is_some_and(|count| count > 1)
+        && asked.prewarm.is_some_and(|count| count > 0)
+    {
+        bail!(
+            "{} sets both `prewarm` and `instance-concurrency` above 1 for {}: instances \
+             shared by concurrent requests are made as requests come, never ahead; \
+             keep one of the two",
+            manifest.display_name(),
+            display_name(wasm_path)
+        );
+    }
     let (imports, exports) = service_interfaces(engine, &component)?;
     let entry = link(&target.linker, &component, world, &imports)?;
     if world == World::Worker {
