@@ -6,6 +6,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{demo_components, hive_binary};
@@ -13,13 +14,28 @@ use super::{demo_components, hive_binary};
 /// The admin token every test host of a cluster gets.
 pub const TOKEN: &str = "cluster-test-token";
 
-/// A port nothing listens on right now.
+/// First and last port [`free_port`] hands out: below Linux's range for
+/// the local end of outgoing connections (32768 and up by default), so no
+/// test's client socket can take a port between its pick and the server's
+/// bind, as one taken from the kernel's port 0 could.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port nothing listens on right now, kept for the server the caller
+/// starts next (and restarts on the same port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(PORTS.end - PORTS.start);
+    // Test binaries run one after another; each starts elsewhere in the
+    // range so a port one just released is not the next one's first.
+    let offset = std::process::id() % span;
+    for _ in 0..span {
+        let n = (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = PORTS.start + n as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {PORTS:?}");
 }
 
 /// A child process killed (SIGKILL) when dropped.
