@@ -8,7 +8,9 @@
 #
 # Usage: bash bench/logging.sh [HIVE]   (default target/release/hive)
 # Environment: LOG_SECONDS per run (default 5), LOG_CONNECTIONS (default
-#   32), LOG_ROUNDS (default 3).
+#   32), LOG_ROUNDS (default 3), LOG_COMPONENT (default hello, which logs a
+#   line of its own per request; hello-http logs none, so its runs measure
+#   the request line alone).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,6 +20,7 @@ HIVE="${1:-$ROOT/target/release/hive}"
 SECS="${LOG_SECONDS:-5}"
 CONNS="${LOG_CONNECTIONS:-32}"
 ROUNDS="${LOG_ROUNDS:-3}"
+COMPONENT="${LOG_COMPONENT:-hello}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/hive-logbench.XXXXXX")"
 PIDS=()
@@ -28,14 +31,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[ -f deploy/hello.wasm ] || "$HIVE" build --components components --out deploy >/dev/null
+[ -f "deploy/$COMPONENT.wasm" ] || "$HIVE" build --components components --out deploy >/dev/null
 
 # start NAME PORT LEVEL REUSE: LEVEL "default" leaves RUST_LOG unset.
 start() {
     local name="$1" port="$2" level="$3" reuse="$4"
     mkdir -p "$WORK/$name"
-    cp deploy/hello.wasm deploy/hello.toml "$WORK/$name/"
-    [ "$reuse" = yes ] && printf '\n[limits]\ninstance-reuse = 1000\n' >>"$WORK/$name/hello.toml"
+    cp "deploy/$COMPONENT.wasm" "deploy/$COMPONENT.toml" "$WORK/$name/"
+    [ "$reuse" = yes ] && printf '\n[limits]\ninstance-reuse = 1000\n' >>"$WORK/$name/$COMPONENT.toml"
     local env=(env -u RUST_LOG)
     [ "$level" = warn ] && env=(env RUST_LOG=warn)
     "${env[@]}" "$HIVE" serve --dir "$WORK/$name" --listen "127.0.0.1:$port" \
@@ -50,12 +53,12 @@ start reuse-default 18820 default yes
 start reuse-warn 18830 warn yes
 
 rate() {
-    wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$1/hello" | awk '/Requests\/sec/ { print $2 }'
+    wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$1/$COMPONENT" | awk '/Requests\/sec/ { print $2 }'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
-echo "defaults / RUST_LOG=warn on /hello, ${SECS} s per run at $CONNS connections, $ROUNDS rounds"
+echo "defaults / RUST_LOG=warn on /$COMPONENT, ${SECS} s per run at $CONNS connections, $ROUNDS rounds"
 for mode in fresh reuse; do
     base=18800
     [ "$mode" = reuse ] && base=18820
