@@ -3,9 +3,10 @@
 //! pass, straight into the batched log and the console's capture, in the
 //! same text or JSON shape `tracing_subscriber` gives every other line.
 //! Going through `tracing` cost each request an event dispatch, a field
-//! visitor per layer, `Display` calls per field and a timestamp formatted
-//! twice: about a tenth of a reused `/hello`'s throughput (see
-//! docs/benchmarks.md, "What the request log costs `/hello`"). Without
+//! visitor per layer with a `Display` call per field, and a timestamp
+//! formatted in full: with the capture's copy, about a tenth of a reused
+//! `hello-http`'s throughput (docs/benchmarks.md, "The request line
+//! written directly"). Without
 //! [`install`] (the host embedded in another program) the line is an
 //! ordinary `tracing` event, as before.
 
