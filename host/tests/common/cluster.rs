@@ -14,7 +14,7 @@ use super::{demo_components, hive_binary};
 /// The admin token every test host of a cluster gets.
 pub const TOKEN: &str = "cluster-test-token";
 
-/// First and last port [`free_port`] hands out: below Linux's range for
+/// The ports [`free_port`] hands out: below Linux's range for
 /// the local end of outgoing connections (32768 and up by default), so no
 /// test's client socket can take a port between its pick and the server's
 /// bind, as one taken from the kernel's port 0 could.
