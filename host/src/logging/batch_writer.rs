@@ -1,5 +1,5 @@
-//! Where the log's lines go. The request lines (`hive::request`, one per
-//! request, the bulk of the log) are appended to one shared buffer that a
+//! Where the log's lines go. The request lines (one per request, the bulk
+//! of the log, handed over by `request_line`) are appended to one shared buffer that a
 //! thread of its own writes to stderr every few milliseconds; every other
 //! line is written at once, after what is buffered, so warnings, errors and
 //! a service's own lines are on stderr when the call that logged them
@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How often the buffer is written out.
@@ -141,6 +140,9 @@ impl Write for Line<'_> {
     }
 }
 
+/// Every line `tracing_subscriber` formats is written at once: the request
+/// lines, the only ones that may wait, come through
+/// [`BatchWriter::write_request_line`].
 impl<'a> MakeWriter<'a> for BatchWriter {
     type Writer = Line<'a>;
 
@@ -148,13 +150,6 @@ impl<'a> MakeWriter<'a> for BatchWriter {
         Line {
             shared: &self.shared,
             may_wait: false,
-        }
-    }
-
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
-        Line {
-            shared: &self.shared,
-            may_wait: meta.target() == "hive::request" && *meta.level() >= Level::INFO,
         }
     }
 }

@@ -22,6 +22,8 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 
+use super::request_line;
+
 /// Requests whose lines are kept.
 const REQUESTS: usize = 2000;
 
@@ -432,7 +434,7 @@ impl CaptureLayer {
             .unwrap_or_default();
         let metadata = event.metadata();
         let failed =
-            metadata.target() == "hive::request" && (fields.status >= 500 || fields.failure);
+            metadata.target() == request_line::TARGET && (fields.status >= 500 || fields.failure);
         self.capture.add_with(&fields.request_id, failed, |line| {
             let _ = write!(
                 line,
