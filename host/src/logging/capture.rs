@@ -6,14 +6,18 @@
 //! Every line of every request passes through here, so each is kept as one
 //! JSON text written in a single pass over the event's fields (one
 //! allocation, not one per field); it is read back as JSON only when the
-//! console asks, or when a request failed.
+//! console asks, or when a request failed. The requests are spread over
+//! [`SHARDS`] shards by their id, each under its own lock, so requests
+//! finishing on different threads do not queue for one.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hashbrown::DefaultHashBuilder;
 use hashbrown::hash_map::EntryRef;
 use serde::Serialize;
 use serde_json::Value;
@@ -24,8 +28,12 @@ use tracing_subscriber::layer::Context;
 
 use super::request_line;
 
-/// Requests whose lines are kept.
+/// Requests whose lines are kept (over all shards).
 const REQUESTS: usize = 2000;
+
+/// Shards the kept requests are spread over; each keeps its share of
+/// [`REQUESTS`] and [`BYTES`] and forgets its own oldest first.
+const SHARDS: usize = 16;
 
 /// Lines kept per request.
 const LINES_PER_REQUEST: usize = 64;
@@ -87,15 +95,15 @@ const FIRST_LINE: usize = 384;
 /// What one kept line costs against [`BYTES`] beyond its text.
 const LINE_OVERHEAD: usize = 32;
 
+/// One shard's requests.
 #[derive(Default)]
-struct Inner {
-    /// Each kept request's lines. The ids are the host's own random ones,
-    /// so hashbrown's fast (seeded) hash will do, and its `entry_ref`
-    /// finds or adds a request in one lookup.
+struct Shard {
+    /// Each kept request's lines. hashbrown's fast (seeded) hash will do
+    /// (a client choosing ids can only crowd its own shard, which stays
+    /// bounded), and its `entry_ref` finds or adds a request in one lookup.
     lines: hashbrown::HashMap<Arc<str>, Kept>,
     /// The requests in `lines`, oldest first (the same shared ids).
     order: VecDeque<Arc<str>>,
-    failures: VecDeque<FailedRequest>,
     /// What `lines` holds, by [`Kept::size`].
     bytes: usize,
 }
@@ -103,7 +111,11 @@ struct Inner {
 /// The captured lines and failures.
 #[derive(Default)]
 pub struct Capture {
-    inner: Mutex<Inner>,
+    shards: [Mutex<Shard>; SHARDS],
+    /// Failed requests, newest last; locked for failures only.
+    failures: Mutex<VecDeque<FailedRequest>>,
+    /// Picks a request's shard (seeded per process).
+    hasher: DefaultHashBuilder,
 }
 
 static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
@@ -120,15 +132,23 @@ pub fn layer() -> CaptureLayer {
 }
 
 impl Capture {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The shard of `request_id`, locked.
+    fn shard(&self, request_id: &str) -> MutexGuard<'_, Shard> {
+        let index = self.hasher.hash_one(request_id) as usize % SHARDS;
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failed(&self) -> MutexGuard<'_, VecDeque<FailedRequest>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Every kept line of the request `request_id`, oldest first: objects
     /// with `at_ms`, `level`, `target`, `message` and `fields`.
     pub fn lines(&self, request_id: &str) -> Vec<Value> {
         let text = self
-            .lock()
+            .shard(request_id)
             .lines
             .get(request_id)
             .map(|kept| kept.text.clone())
@@ -140,8 +160,7 @@ impl Capture {
 
     /// The failed requests kept, newest first, of `component` if given.
     pub fn failures(&self, component: Option<&str>) -> Vec<FailedRequest> {
-        self.lock()
-            .failures
+        self.failed()
             .iter()
             .rev()
             .filter(|f| component.is_none_or(|c| f.component == c))
@@ -151,16 +170,16 @@ impl Capture {
 
     /// Keeps the line `write` appends (a JSON object's text) under
     /// `request_id`; a request line that says the request `failed` also
-    /// lists it as a failure. `write` runs under the capture's lock, so
+    /// lists it as a failure. `write` runs under the shard's lock, so
     /// the line is written once, where it is kept.
     pub(super) fn add_with(&self, request_id: &str, failed: bool, write: impl FnOnce(&mut String)) {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
-        let kept = match inner.lines.entry_ref(request_id) {
+        let mut shard = self.shard(request_id);
+        let shard = &mut *shard;
+        let kept = match shard.lines.entry_ref(request_id) {
             EntryRef::Occupied(entry) => entry.into_mut(),
             EntryRef::Vacant(entry) => {
                 let entry = entry.insert_entry(Kept::default());
-                inner.order.push_back(entry.key().clone());
+                shard.order.push_back(entry.key().clone());
                 let kept = entry.into_mut();
                 // Room for the first line (usually a request line, and
                 // often the only one) without growing.
@@ -168,33 +187,38 @@ impl Capture {
                 kept
             }
         };
-        if kept.lines < LINES_PER_REQUEST {
+        let failure = if kept.lines < LINES_PER_REQUEST {
             let start = kept.text.len();
             write(&mut kept.text);
-            if failed {
-                let entry = failure_of(request_id, &kept.text[start..], &kept.text[..start]);
-                inner.failures.push_back(entry);
-            }
+            let failure =
+                failed.then(|| failure_of(request_id, &kept.text[start..], &kept.text[..start]));
             kept.text.push('\n');
             kept.lines += 1;
-            inner.bytes += kept.text.len() - start + LINE_OVERHEAD;
+            shard.bytes += kept.text.len() - start + LINE_OVERHEAD;
+            failure
         } else if failed {
             let mut line = String::new();
             write(&mut line);
-            inner
-                .failures
-                .push_back(failure_of(request_id, &line, &kept.text));
-        }
-        while inner.failures.len() > FAILURES {
-            inner.failures.pop_front();
-        }
+            Some(failure_of(request_id, &line, &kept.text))
+        } else {
+            None
+        };
         // The oldest requests go; the one just written stays.
-        while inner.order.len() > REQUESTS || (inner.bytes > BYTES && inner.order.len() > 1) {
-            let Some(old) = inner.order.pop_front() else {
+        while shard.order.len() > REQUESTS / SHARDS
+            || (shard.bytes > BYTES / SHARDS && shard.order.len() > 1)
+        {
+            let Some(old) = shard.order.pop_front() else {
                 break;
             };
-            if let Some(kept) = inner.lines.remove(&old) {
-                inner.bytes = inner.bytes.saturating_sub(kept.size());
+            if let Some(kept) = shard.lines.remove(&old) {
+                shard.bytes = shard.bytes.saturating_sub(kept.size());
+            }
+        }
+        if let Some(failure) = failure {
+            let mut failures = self.failed();
+            failures.push_back(failure);
+            while failures.len() > FAILURES {
+                failures.pop_front();
             }
         }
     }
@@ -522,11 +546,12 @@ mod tests {
         assert_eq!(lines[1]["target"], "hive::request");
         assert_eq!(lines[1]["level"], "INFO");
         assert_eq!(lines[1]["fields"]["status"], "500");
-        assert_eq!(
-            capture.lock().order.len(),
-            2,
-            "a line of no request is not kept"
-        );
+        let kept: usize = capture
+            .shards
+            .iter()
+            .map(|shard| shard.lock().unwrap().order.len())
+            .sum();
+        assert_eq!(kept, 2, "a line of no request is not kept");
     }
 
     #[test]
@@ -553,14 +578,24 @@ mod tests {
                 }
             }
         });
-        let inner = capture.lock();
-        let kept: usize = inner.lines.values().map(Kept::size).sum();
-        assert_eq!(kept, inner.bytes);
-        assert!(inner.bytes <= BYTES + 3 * MAX_VALUE, "{}", inner.bytes);
-        assert!(inner.lines.contains_key("r99"));
-        assert!(!inner.lines.contains_key("r0"));
-        assert_eq!(inner.order.len(), inner.lines.len());
-        drop(inner);
+        for shard in &capture.shards {
+            let shard = shard.lock().unwrap();
+            let kept: usize = shard.lines.values().map(Kept::size).sum();
+            assert_eq!(kept, shard.bytes);
+            // Over its share by at most the request written last.
+            let one_request = LINES_PER_REQUEST * (3 * MAX_VALUE + LINE_OVERHEAD);
+            assert!(
+                shard.bytes <= BYTES / SHARDS + one_request,
+                "{}",
+                shard.bytes
+            );
+            assert_eq!(shard.order.len(), shard.lines.len());
+        }
+        assert!(
+            !capture.lines("r99").is_empty(),
+            "the newest request is kept"
+        );
+        assert_oldest_go_first(capture, 100);
         let line = &capture.lines("r99")[0];
         let message = line["message"].as_str().unwrap();
         assert_eq!(message.len(), MAX_VALUE + '…'.len_utf8());
@@ -591,12 +626,34 @@ mod tests {
 
     #[test]
     fn old_requests_are_forgotten() {
+        let requests = REQUESTS * 2;
         let capture = captured(|| {
-            for i in 0..REQUESTS + 10 {
+            for i in 0..requests {
                 tracing::info!(request_id = %format!("r{i}"), "hi");
             }
         });
+        let kept = (0..requests)
+            .filter(|i| !capture.lines(&format!("r{i}")).is_empty())
+            .count();
+        assert_eq!(kept, REQUESTS, "each shard keeps its share");
         assert!(capture.lines("r0").is_empty());
-        assert_eq!(capture.lines(&format!("r{}", REQUESTS + 9)).len(), 1);
+        assert_eq!(capture.lines(&format!("r{}", requests - 1)).len(), 1);
+        assert_oldest_go_first(capture, requests);
+    }
+
+    /// Within each shard, a kept request means every later one is kept:
+    /// the oldest went first.
+    fn assert_oldest_go_first(capture: &Capture, requests: usize) {
+        let mut forgotten_after_kept = [false; SHARDS];
+        for i in (0..requests).rev() {
+            let id = format!("r{i}");
+            let shard = capture.hasher.hash_one(id.as_str()) as usize % SHARDS;
+            let kept = !capture.lines(&id).is_empty();
+            assert!(
+                !(kept && forgotten_after_kept[shard]),
+                "{id} is kept though a later request of its shard was forgotten"
+            );
+            forgotten_after_kept[shard] |= !kept;
+        }
     }
 }
