@@ -23,7 +23,11 @@ type Call = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
 /// A guest's call that nothing runs but its owner's polls, until
 /// detached. Dropping it before then cancels the call (its instance is
 /// dropped, which the call path logs as a client that went away).
-pub struct GuestRun(State);
+pub struct GuestRun {
+    state: State,
+    /// The waker [`GuestRun::alongside`] polls with, made once per call.
+    nudge: Arc<Nudge>,
+}
 
 /// Where a call is: still running, or over with its result.
 enum State {
@@ -34,15 +38,18 @@ enum State {
 impl GuestRun {
     /// `call`, not started yet.
     pub fn new(call: impl Future<Output = Result<(), Failure>> + Send + 'static) -> GuestRun {
-        GuestRun(State::Running(Box::pin(call)))
+        GuestRun {
+            state: State::Running(Box::pin(call)),
+            nudge: Arc::default(),
+        }
     }
 
     /// Moves the call forward as far as it goes without waiting.
     fn advance(&mut self, cx: &mut Context<'_>) {
-        if let State::Running(call) = &mut self.0
+        if let State::Running(call) = &mut self.state
             && let Poll::Ready(ended) = call.as_mut().poll(cx)
         {
-            self.0 = State::Ended(ended);
+            self.state = State::Ended(ended);
         }
     }
 
@@ -57,7 +64,7 @@ impl GuestRun {
     /// again", a few rounds at most, and only the rest reach Tokio.
     pub async fn alongside<T>(&mut self, other: impl Future<Output = T>) -> T {
         let mut other = pin!(other);
-        let nudge = Arc::new(Nudge::default());
+        let nudge = self.nudge.clone();
         let waker = Waker::from(nudge.clone());
         poll_fn(|cx| {
             nudge.begin(cx.waker());
@@ -86,7 +93,7 @@ impl GuestRun {
 
     /// Waits for the call to end; what it ended with.
     pub async fn finish(self) -> Result<(), Failure> {
-        match self.0 {
+        match self.state {
             State::Running(call) => call.await,
             State::Ended(ended) => ended,
         }
@@ -95,7 +102,7 @@ impl GuestRun {
     /// Lets a call that has not ended finish on its own task: nothing
     /// waits on it any more.
     pub fn detach(self) {
-        if let State::Running(call) = self.0 {
+        if let State::Running(call) = self.state {
             tokio::spawn(call);
         }
     }
