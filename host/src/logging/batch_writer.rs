@@ -1,9 +1,9 @@
 //! Where the log's lines go. The request lines (one per request, the bulk
-//! of the log, handed over by `request_line`) are appended to one shared buffer that a
-//! thread of its own writes to stderr every few milliseconds; every other
-//! line is written at once, after what is buffered, so warnings, errors and
-//! a service's own lines are on stderr when the call that logged them
-//! returns. Writing each request line as it is made cost a system call and,
+//! of the log, handed over by `request_line`) are appended to one shared
+//! buffer that a thread of its own writes to stderr every few
+//! milliseconds; every other line is written at once, after what is
+//! buffered, so warnings, errors and a service's own lines are on stderr
+//! when the call that logged them returns. Writing each request line as it is made cost a system call and,
 //! with several workers logging, a wait on stderr's lock: measured on
 //! `/hello`, a third of the request log's cost. Access logs are commonly
 //! buffered so; what a `kill -9` can lose is the last [`INTERVAL`] of
