@@ -9,15 +9,38 @@
 //! over. On open, whatever the log still holds is applied again. A record
 //! says what each key became (a value, or gone), never how (an increment),
 //! so applying records that redb already has, in order, changes nothing.
+//!
+//! The file is written ahead with zeros and never shrinks at a checkpoint,
+//! so an append overwrites blocks already on disk: its fsync writes the
+//! record and no file size (one disk write fewer per batch; see
+//! `docs/benchmarks.md`, "A write log written over"). Starting over is a
+//! new generation in the file's header; each record's checksum covers the
+//! generation, so the records of earlier ones left further in the file end
+//! the log as surely as the zeros do.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-/// Bytes before each record: its payload's length and CRC-32.
+/// The file's first bytes: what it is, then its generation (`u64`).
+const MAGIC: &[u8; 8] = b"hive-kv1";
+
+/// Bytes of the file's header: [`MAGIC`] and the generation.
+const FILE_HEADER: u64 = 16;
+
+/// Bytes before each record: its payload's length and CRC-32 (of the
+/// generation and the payload).
 const HEADER: usize = 8;
+
+/// The file grows by this much at a time, written with zeros.
+const GROW: u64 = 1 << 20;
+
+/// A file grown past this (by an unusually large batch) is cut back when
+/// the log starts over.
+const KEEP: u64 = 16 << 20;
 
 const SET: u8 = 0;
 const DELETE: u8 = 1;
@@ -73,14 +96,25 @@ impl Record {
 /// The log file, open for appending.
 pub struct WriteLog {
     file: File,
-    len: u64,
+    /// The current generation: the records of this one are the log.
+    generation: u64,
+    /// Where the next record goes.
+    end: u64,
+    /// The file's length: zeros (or records of earlier generations) after
+    /// `end`.
+    allocated: u64,
+    /// The file is in the format before generations (records from its
+    /// first byte, checksums of the payload alone): read once, then
+    /// started over in the current one.
+    legacy: bool,
 }
 
 impl WriteLog {
     /// Opens (or creates) the log at `path` and reads the records it holds.
-    /// A record cut short or garbled at the end (the host died while
-    /// writing it, so its batch was never answered) is dropped, and the
-    /// file cut back to the records before it.
+    /// A record cut short or garbled (the host died while writing it, so
+    /// its batch was never answered) ends the log; the next record is
+    /// written over it. [`Self::clear`] it once the records are applied,
+    /// before appending.
     pub fn open(path: &Path) -> Result<(WriteLog, Vec<Vec<Effect>>)> {
         let mut file = OpenOptions::new()
             .read(true)
@@ -92,25 +126,20 @@ impl WriteLog {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .with_context(|| format!("reading the write log {}", path.display()))?;
-        let (records, good) = read_records(&bytes)
-            .with_context(|| format!("reading the write log {}", path.display()))?;
-        if good < bytes.len() {
-            tracing::warn!(
-                "the write log {} ends in a record cut short ({} bytes); dropped, as its writes were never acknowledged",
-                path.display(),
-                bytes.len() - good
-            );
-            file.set_len(good as u64)?;
-            file.sync_data()?;
+        let read =
+            read(&bytes).with_context(|| format!("reading the write log {}", path.display()))?;
+        let mut log = WriteLog {
+            file,
+            generation: read.generation,
+            end: read.end,
+            allocated: bytes.len() as u64,
+            legacy: read.legacy,
+        };
+        if bytes.is_empty() {
+            log.start_over()
+                .with_context(|| format!("creating the write log {}", path.display()))?;
         }
-        file.seek(SeekFrom::End(0))?;
-        Ok((
-            WriteLog {
-                file,
-                len: good as u64,
-            },
-            records,
-        ))
+        Ok((log, read.records))
     }
 
     /// Appends `record` and waits until it is on disk.
@@ -118,49 +147,147 @@ impl WriteLog {
         let payload = &record.payload;
         let mut bytes = Vec::with_capacity(HEADER + payload.len());
         bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        bytes.extend_from_slice(&checksum(self.generation, payload).to_le_bytes());
         bytes.extend_from_slice(payload);
-        if let Err(err) = self
-            .file
-            .write_all(&bytes)
-            .and_then(|()| self.file.sync_data())
-        {
-            // Cut off whatever part of the record made it, so the next
-            // record does not follow a garbled one.
-            let _ = self.file.set_len(self.len);
-            let _ = self.file.seek(SeekFrom::Start(self.len));
+        let end = self.end + bytes.len() as u64;
+        let written = self
+            .grow_to(end)
+            .and_then(|()| self.file.write_all_at(&bytes, self.end))
+            .and_then(|()| self.file.sync_data());
+        if let Err(err) = written {
+            // Whatever part of the record made it must not read as one
+            // should the host stop now: its callers hear it failed.
+            let _ = self.file.write_all_at(&[0; HEADER], self.end);
             return Err(err);
         }
-        self.len += bytes.len() as u64;
+        self.end = end;
         Ok(())
     }
 
-    /// Bytes in the log.
+    /// The records in the file at `path`, as [`Self::open`] finds them,
+    /// leaving the file as it is.
+    #[cfg(test)]
+    pub fn records(path: &Path) -> Result<Vec<Vec<Effect>>> {
+        Ok(read(&std::fs::read(path)?)?.records)
+    }
+
+    /// Bytes of records in the log.
     pub fn len(&self) -> u64 {
-        self.len
+        self.end.saturating_sub(FILE_HEADER)
     }
 
     /// Empties the log, once redb holds everything in it durably.
     pub fn clear(&mut self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
+        self.start_over()
+    }
+
+    /// A new generation: the header says it, and the records of the one
+    /// before no longer count.
+    fn start_over(&mut self) -> std::io::Result<()> {
+        if self.legacy || self.allocated > KEEP {
+            self.file.set_len(0)?;
+            self.allocated = 0;
+            self.legacy = false;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        self.grow_to(FILE_HEADER)?;
+        let mut header = [0; FILE_HEADER as usize];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..].copy_from_slice(&self.generation.to_le_bytes());
+        self.file.write_all_at(&header, 0)?;
         self.file.sync_data()?;
-        self.len = 0;
+        self.end = FILE_HEADER;
+        Ok(())
+    }
+
+    /// Writes zeros past the file's end, a [`GROW`] at a time, until it
+    /// holds `end` bytes; the next `sync_data` makes them durable.
+    fn grow_to(&mut self, end: u64) -> std::io::Result<()> {
+        if end <= self.allocated {
+            return Ok(());
+        }
+        let target = end.div_ceil(GROW) * GROW;
+        let zeros = vec![0; GROW as usize];
+        while self.allocated < target {
+            let chunk = (target - self.allocated).min(GROW) as usize;
+            self.file.write_all_at(&zeros[..chunk], self.allocated)?;
+            self.allocated += chunk as u64;
+        }
         Ok(())
     }
 }
 
-/// The whole records at the start of `bytes`, and how many bytes they take.
-fn read_records(bytes: &[u8]) -> Result<(Vec<Vec<Effect>>, usize)> {
+/// A record's checksum: of its generation and its payload.
+fn checksum(generation: u64, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&generation.to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// What a log file holds.
+struct Contents {
+    records: Vec<Vec<Effect>>,
+    generation: u64,
+    /// Where its last whole record ends.
+    end: u64,
+    legacy: bool,
+}
+
+/// The records of the log file `bytes`, in either format.
+fn read(bytes: &[u8]) -> Result<Contents> {
+    if bytes.is_empty() {
+        return Ok(Contents {
+            records: Vec::new(),
+            generation: 0,
+            end: 0,
+            legacy: false,
+        });
+    }
+    let Some(generation) = bytes
+        .strip_prefix(MAGIC)
+        .and_then(|rest| rest.get(..8))
+        .and_then(|word| word.try_into().ok())
+        .map(u64::from_le_bytes)
+    else {
+        // No header: the format before generations, whose records start
+        // at the first byte.
+        let (records, end) = read_records(bytes, 0, crc32fast::hash)?;
+        return Ok(Contents {
+            records,
+            generation: 0,
+            end: end as u64,
+            legacy: true,
+        });
+    };
+    let (records, end) = read_records(bytes, FILE_HEADER as usize, |payload| {
+        checksum(generation, payload)
+    })?;
+    Ok(Contents {
+        records,
+        generation,
+        end: end as u64,
+        legacy: false,
+    })
+}
+
+/// The whole records in `bytes` from `at` on, each checked with `crc`, and
+/// where they end.
+fn read_records(
+    bytes: &[u8],
+    mut at: usize,
+    crc: impl Fn(&[u8]) -> u32,
+) -> Result<(Vec<Vec<Effect>>, usize)> {
     let mut records = Vec::new();
-    let mut at = 0;
-    while bytes.len() - at >= HEADER {
+    while bytes.len().saturating_sub(at) >= HEADER {
         let len = u32::from_le_bytes(word(bytes, at)) as usize;
-        let crc = u32::from_le_bytes(word(bytes, at + 4));
+        let sum = u32::from_le_bytes(word(bytes, at + 4));
         let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
             break;
         };
-        if crc32fast::hash(payload) != crc {
+        // Zeros written ahead end the log here; so does a record of an
+        // earlier generation, or one cut short.
+        if len == 0 || crc(payload) != sum {
             break;
         }
         // A record whose checksum holds was written whole: one that still
@@ -257,18 +384,22 @@ mod tests {
         assert_eq!(records, vec![expected(b"1"), expected(b"2")]);
     }
 
+    /// The file's bytes, and where the second of its two records ends.
+    fn bytes_and_end(path: &std::path::Path) -> (Vec<u8>, usize) {
+        let bytes = std::fs::read(path).unwrap();
+        let (_, end) =
+            read_records(&bytes, FILE_HEADER as usize, |payload| checksum(1, payload)).unwrap();
+        (bytes, end)
+    }
+
     #[test]
     fn a_record_cut_short_is_dropped_and_the_log_goes_on_after_the_good_ones() {
         let (_dir, path) = two_records();
-        let whole = std::fs::metadata(&path).unwrap().len();
+        let (mut bytes, end) = bytes_and_end(&path);
         // The second record loses its last byte, as if the host died
         // while writing it.
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(whole - 1)
-            .unwrap();
+        bytes[end - 1] = 0;
+        std::fs::write(&path, &bytes).unwrap();
         let (mut log, records) = WriteLog::open(&path).unwrap();
         assert_eq!(records, vec![expected(b"1")]);
         log.append(&record(b"3")).unwrap();
@@ -280,24 +411,78 @@ mod tests {
     #[test]
     fn a_garbled_record_ends_the_log() {
         let (_dir, path) = two_records();
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
+        let (mut bytes, end) = bytes_and_end(&path);
+        bytes[end - 1] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
         let (_, records) = WriteLog::open(&path).unwrap();
         assert_eq!(records, vec![expected(b"1")]);
     }
 
     #[test]
-    fn a_cleared_log_is_empty() {
+    fn a_cleared_log_is_empty_though_its_old_records_are_still_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.log");
         let (mut log, _) = WriteLog::open(&path).unwrap();
         log.append(&record(b"1")).unwrap();
+        log.append(&record(b"2")).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
         log.clear().unwrap();
         assert_eq!(log.len(), 0);
         drop(log);
-        let (_, records) = WriteLog::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size, "not cut");
+        let (mut log, records) = WriteLog::open(&path).unwrap();
         assert!(records.is_empty());
+        // A record as long as the first old one, over it: the second old
+        // one, right after it, is of the generation before and does not
+        // count.
+        log.append(&record(b"3")).unwrap();
+        drop(log);
+        let (_, records) = WriteLog::open(&path).unwrap();
+        assert_eq!(records, vec![expected(b"3")]);
+    }
+
+    #[test]
+    fn appends_write_over_the_file_without_growing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.log");
+        let (mut log, _) = WriteLog::open(&path).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(size, GROW, "written ahead when created");
+        for value in 0..100u32 {
+            log.append(&record(&value.to_le_bytes())).unwrap();
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+        // A record bigger than what is left grows the file to hold it.
+        let mut big = Record::default();
+        big.set("shop", "big", &vec![7; GROW as usize]);
+        log.append(&big).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * GROW);
+        drop(log);
+        let (_, records) = WriteLog::open(&path).unwrap();
+        assert_eq!(records.len(), 101);
+    }
+
+    #[test]
+    fn a_log_in_the_format_before_generations_is_read_and_then_started_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.log");
+        // Two records as the host wrote them before: length, CRC-32 of
+        // the payload, payload, from the first byte.
+        let mut bytes = Vec::new();
+        for value in [b"1", b"2"] {
+            let payload = record(value).payload;
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let (mut log, records) = WriteLog::open(&path).unwrap();
+        assert_eq!(records, vec![expected(b"1"), expected(b"2")]);
+        log.clear().unwrap();
+        log.append(&record(b"3")).unwrap();
+        drop(log);
+        let (_, records) = WriteLog::open(&path).unwrap();
+        assert_eq!(records, vec![expected(b"3")]);
+        assert!(std::fs::read(&path).unwrap().starts_with(MAGIC));
     }
 }
