@@ -17,8 +17,8 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hashbrown::DefaultHashBuilder;
-use hashbrown::hash_map::EntryRef;
+use hashbrown::hash_table::Entry;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -95,16 +95,27 @@ const FIRST_LINE: usize = 384;
 /// What one kept line costs against [`BYTES`] beyond its text.
 const LINE_OVERHEAD: usize = 32;
 
-/// One shard's requests.
+/// A kept request: its id and lines.
+struct Request {
+    id: Arc<str>,
+    kept: Kept,
+}
+
+/// One shard's requests. An id is hashed once per line: the hash picks
+/// the shard, finds the request in it, and stays beside the id in `order`
+/// so forgetting the oldest request hashes nothing and compares pointers,
+/// not ids (hashing and forgetting were half of the capture's cost in a
+/// profile of reused `hello-http`).
 #[derive(Default)]
 struct Shard {
-    /// Each kept request's lines. hashbrown's fast (seeded) hash will do
-    /// (a client choosing ids can only crowd its own shard, which stays
-    /// bounded), and its `entry_ref` finds or adds a request in one lookup.
-    lines: hashbrown::HashMap<Arc<str>, Kept>,
-    /// The requests in `lines`, oldest first (the same shared ids).
-    order: VecDeque<Arc<str>>,
-    /// What `lines` holds, by [`Kept::size`].
+    /// Each kept request, by its id's hash. hashbrown's fast (seeded) hash
+    /// will do: a client choosing ids can only crowd its own shard, which
+    /// stays bounded.
+    requests: HashTable<Request>,
+    /// The requests in `requests`, oldest first: their hashes and (the
+    /// same shared) ids.
+    order: VecDeque<(u64, Arc<str>)>,
+    /// What `requests` holds, by [`Kept::size`].
     bytes: usize,
 }
 
@@ -131,13 +142,20 @@ pub fn layer() -> CaptureLayer {
     CaptureLayer { capture }
 }
 
+/// The shard of a request id's hash: bits the shard's table does not use
+/// to place it (the lowest ones pick its bucket, the top seven its tag).
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
+}
+
 impl Capture {
-    /// The shard of `request_id`, locked.
-    fn shard(&self, request_id: &str) -> MutexGuard<'_, Shard> {
-        let index = self.hasher.hash_one(request_id) as usize % SHARDS;
-        self.shards[index]
+    /// The hash of `request_id`, and its shard, locked.
+    fn shard(&self, request_id: &str) -> (u64, MutexGuard<'_, Shard>) {
+        let hash = self.hasher.hash_one(request_id);
+        let shard = self.shards[shard_of(hash)]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        (hash, shard)
     }
 
     fn failed(&self) -> MutexGuard<'_, VecDeque<FailedRequest>> {
@@ -147,12 +165,13 @@ impl Capture {
     /// Every kept line of the request `request_id`, oldest first: objects
     /// with `at_ms`, `level`, `target`, `message` and `fields`.
     pub fn lines(&self, request_id: &str) -> Vec<Value> {
-        let text = self
-            .shard(request_id)
-            .lines
-            .get(request_id)
-            .map(|kept| kept.text.clone())
+        let (hash, shard) = self.shard(request_id);
+        let text = shard
+            .requests
+            .find(hash, |request| &*request.id == request_id)
+            .map(|request| request.kept.text.clone())
             .unwrap_or_default();
+        drop(shard);
         text.lines()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
@@ -173,18 +192,25 @@ impl Capture {
     /// lists it as a failure. `write` runs under the shard's lock, so
     /// the line is written once, where it is kept.
     pub(super) fn add_with(&self, request_id: &str, failed: bool, write: impl FnOnce(&mut String)) {
-        let mut shard = self.shard(request_id);
+        let (hash, mut shard) = self.shard(request_id);
         let shard = &mut *shard;
-        let kept = match shard.lines.entry_ref(request_id) {
-            EntryRef::Occupied(entry) => entry.into_mut(),
-            EntryRef::Vacant(entry) => {
-                let entry = entry.insert_entry(Kept::default());
-                shard.order.push_back(entry.key().clone());
-                let kept = entry.into_mut();
+        let entry = shard.requests.entry(
+            hash,
+            |request| &*request.id == request_id,
+            |request| self.hasher.hash_one(&*request.id),
+        );
+        let kept = match entry {
+            Entry::Occupied(entry) => &mut entry.into_mut().kept,
+            Entry::Vacant(entry) => {
+                let id: Arc<str> = Arc::from(request_id);
+                shard.order.push_back((hash, id.clone()));
                 // Room for the first line (usually a request line, and
                 // often the only one) without growing.
-                kept.text.reserve(FIRST_LINE);
-                kept
+                let kept = Kept {
+                    lines: 0,
+                    text: String::with_capacity(FIRST_LINE),
+                };
+                &mut entry.insert(Request { id, kept }).into_mut().kept
             }
         };
         let failure = if kept.lines < LINES_PER_REQUEST {
@@ -207,11 +233,15 @@ impl Capture {
         while shard.order.len() > REQUESTS / SHARDS
             || (shard.bytes > BYTES / SHARDS && shard.order.len() > 1)
         {
-            let Some(old) = shard.order.pop_front() else {
+            let Some((old_hash, old)) = shard.order.pop_front() else {
                 break;
             };
-            if let Some(kept) = shard.lines.remove(&old) {
-                shard.bytes = shard.bytes.saturating_sub(kept.size());
+            if let Ok(entry) = shard
+                .requests
+                .find_entry(old_hash, |request| Arc::ptr_eq(&request.id, &old))
+            {
+                let (request, _) = entry.remove();
+                shard.bytes = shard.bytes.saturating_sub(request.kept.size());
             }
         }
         if let Some(failure) = failure {
@@ -580,7 +610,7 @@ mod tests {
         });
         for shard in &capture.shards {
             let shard = shard.lock().unwrap();
-            let kept: usize = shard.lines.values().map(Kept::size).sum();
+            let kept: usize = shard.requests.iter().map(|r| r.kept.size()).sum();
             assert_eq!(kept, shard.bytes);
             // Over its share by at most the request written last.
             let one_request = LINES_PER_REQUEST * (3 * MAX_VALUE + LINE_OVERHEAD);
@@ -589,7 +619,7 @@ mod tests {
                 "{}",
                 shard.bytes
             );
-            assert_eq!(shard.order.len(), shard.lines.len());
+            assert_eq!(shard.order.len(), shard.requests.len());
         }
         assert!(
             !capture.lines("r99").is_empty(),
@@ -647,7 +677,7 @@ mod tests {
         let mut forgotten_after_kept = [false; SHARDS];
         for i in (0..requests).rev() {
             let id = format!("r{i}");
-            let shard = capture.hasher.hash_one(id.as_str()) as usize % SHARDS;
+            let shard = shard_of(capture.hasher.hash_one(id.as_str()));
             let kept = !capture.lines(&id).is_empty();
             assert!(
                 !(kept && forgotten_after_kept[shard]),
