@@ -126,20 +126,20 @@ impl WriteLog {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .with_context(|| format!("reading the write log {}", path.display()))?;
-        let read =
+        let found =
             read(&bytes).with_context(|| format!("reading the write log {}", path.display()))?;
         let mut log = WriteLog {
             file,
-            generation: read.generation,
-            end: read.end,
+            generation: found.generation,
+            end: found.end,
             allocated: bytes.len() as u64,
-            legacy: read.legacy,
+            legacy: found.legacy,
         };
         if bytes.is_empty() {
             log.start_over()
                 .with_context(|| format!("creating the write log {}", path.display()))?;
         }
-        Ok((log, read.records))
+        Ok((log, found.records))
     }
 
     /// Appends `record` and waits until it is on disk.
