@@ -3,12 +3,12 @@
 //! buffer that a thread of its own writes to stderr every few
 //! milliseconds; every other line is written at once, after what is
 //! buffered, so warnings, errors and a service's own lines are on stderr
-//! when the call that logged them returns. Writing each request line as it is made cost a system call and,
-//! with several workers logging, a wait on stderr's lock: measured on
-//! `/hello`, a third of the request log's cost. Access logs are commonly
-//! buffered so; what a `kill -9` can lose is the last [`INTERVAL`] of
-//! request lines. [`LogGuard`] writes what is left when the process ends
-//! normally.
+//! when the call that logged them returns. Writing each request line as
+//! it is made cost a system call and, with several workers logging, a
+//! wait on stderr's lock: measured on `/hello`, a third of the request
+//! log's cost. Access logs are commonly buffered so; what a `kill -9` can
+//! lose is the last [`INTERVAL`] of request lines. [`LogGuard`] writes
+//! what is left when the process ends normally.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
