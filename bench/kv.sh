@@ -74,8 +74,8 @@ tick_us=$((1000000 / $(getconf CLK_TCK)))
 
 echo "Store: $BACKEND"
 echo
-echo "| binary | round | PUT /users/:id req/s | server CPU per PUT | GET /users/ana req/s |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| binary | round | PUT /users/:id req/s | server CPU per PUT | GET /users/ana req/s | server CPU per GET |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for round in $(seq 1 "$ROUNDS"); do
     for i in "${!BINS[@]}"; do
         p=${PORTS[$i]}
@@ -85,8 +85,13 @@ for round in $(seq 1 "$ROUNDS"); do
         put=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
         done_puts=$(awk '/requests in/ {print $1}' <<<"$out")
         cpu_us=$(((after - before) * tick_us / (done_puts > 0 ? done_puts : 1)))
-        get=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$p/users/ana" | awk '/Requests\/sec/ {print $2}')
-        printf '| %s | %s | %.0f | %s us | %.0f |\n' "${BINS[$i]#"$ROOT"/}" "$round" "$put" "$cpu_us" "$get"
+        before=$(cpu_ticks "${HIVE_PIDS[$i]}")
+        out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$p/users/ana")
+        after=$(cpu_ticks "${HIVE_PIDS[$i]}")
+        get=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        done_gets=$(awk '/requests in/ {print $1}' <<<"$out")
+        get_us=$(((after - before) * tick_us / (done_gets > 0 ? done_gets : 1)))
+        printf '| %s | %s | %.0f | %s us | %.0f | %s us |\n' "${BINS[$i]#"$ROOT"/}" "$round" "$put" "$cpu_us" "$get" "$get_us"
     done
 done
 

