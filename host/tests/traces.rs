@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::cluster::wait_until;
 use common::{Hive, chromium_dom, client, demo_components, hive_binary, install, repo_root};
@@ -594,6 +594,57 @@ fn a_sampler_at_zero_exports_nothing_but_follows_a_sampled_caller() {
         .unwrap()
         .status();
     assert_eq!(status, 404, "an unsampled request has no kept trace");
+}
+
+#[test]
+fn without_a_collector_new_traces_are_capped_but_a_sampled_caller_is_followed() {
+    // The default sampler (none named, no collector) at 5 new traces a
+    // second instead of its 100, so a short burst goes past it.
+    let (_dir, hive) = host(&["hello"], &["--trace-sampler-arg", "5"], &[]);
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        let response = client().get(hive.url("/hello")).send().unwrap();
+        assert_eq!(response.status(), 200);
+        ids.push(
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let kept = ids
+        .iter()
+        .filter(|id| {
+            let status = client()
+                .get(hive.admin_url(&format!("/requests/{id}/trace")))
+                .send()
+                .unwrap()
+                .status();
+            assert!(status == 200 || status == 404, "{id}: {status}");
+            status == 200
+        })
+        .count();
+    // Five at once, then five a second for as long as the burst took.
+    let allowed = 5 + (5.0 * elapsed).ceil() as usize + 1;
+    assert!(
+        (1..=allowed).contains(&kept),
+        "{kept} of 200 requests in {elapsed:.1} s kept a trace; at most {allowed} may"
+    );
+    // A caller that sampled its trace has it recorded whatever the cap.
+    let response = client()
+        .get(hive.url("/hello"))
+        .header("traceparent", client_traceparent())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    let trace = hive.admin_url(&format!("/requests/{id}/trace"));
+    wait_until("the sampled caller's trace", ARRIVAL, || {
+        client().get(&trace).send().is_ok_and(|r| r.status() == 200)
+    });
+    assert_eq!(kept_trace(&hive, id)["trace_id"], TRACE_ID);
 }
 
 #[test]

@@ -12,7 +12,15 @@
 //! sampler-arg = 0.01
 //! resource-attributes = "deployment.environment=prod,team=shop"
 //! ```
+//!
+//! Without a collector, the spans only feed the console's ring of recent
+//! spans, so by default a host records at most
+//! [`CONSOLE_TRACES_PER_SECOND`] new traces a second: every request of a
+//! quiet host, a steady sample of a busy one (see `docs/benchmarks.md`,
+//! "The console's traces capped by rate"). With a collector the
+//! OpenTelemetry default holds: every trace.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -33,10 +41,10 @@ pub struct TracesConfig {
     /// The exported resource's service.name [default: hive]
     #[arg(long = "trace-service-name", env = "OTEL_SERVICE_NAME")]
     pub service_name: Option<String>,
-    /// always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio [default: parentbased_always_on]
+    /// always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio or parentbased_ratelimited [default: parentbased_ratelimited at 100 a second; with an otlp-endpoint, parentbased_always_on]
     #[arg(long = "trace-sampler", env = "OTEL_TRACES_SAMPLER")]
     pub sampler: Option<String>,
-    /// The ratio of the traceidratio samplers, 0 to 1 [default: 1]
+    /// The ratio of the traceidratio samplers, 0 to 1; the new traces a second of parentbased_ratelimited [default: 1; 100]
     #[arg(long = "trace-sampler-arg", env = "OTEL_TRACES_SAMPLER_ARG")]
     pub sampler_arg: Option<f64>,
     /// key=value pairs, comma-separated, added to the exported resource
@@ -66,7 +74,14 @@ pub enum Root {
     AlwaysOff,
     /// Record this share.
     Ratio(f64),
+    /// Record at most this many new traces a second.
+    PerSecond(NonZeroU32),
 }
+
+/// New traces a second a host records by default when it exports none:
+/// far more than a person reads in the console, and its ring of 8,192
+/// spans then holds the last seconds to minutes of them.
+pub const CONSOLE_TRACES_PER_SECOND: NonZeroU32 = NonZeroU32::new(100).unwrap();
 
 /// How spans leave the host: the OpenTelemetry batch processor's standard
 /// variables (`OTEL_BSP_*`) and the exporter's timeout.
@@ -117,7 +132,7 @@ impl Default for TraceSettings {
             enabled: true,
             endpoint: None,
             service_name: "hive".to_string(),
-            sampler: SamplerChoice::ParentBased(Root::AlwaysOn),
+            sampler: SamplerChoice::ParentBased(Root::PerSecond(CONSOLE_TRACES_PER_SECOND)),
             resource: Vec::new(),
             batch: BatchSettings::default(),
         }
@@ -156,7 +171,11 @@ impl TracesConfig {
             .clone()
             .filter(|name| !name.trim().is_empty())
             .unwrap_or_else(|| "hive".to_string());
-        let sampler = sampler(self.sampler.as_deref(), self.sampler_arg)?;
+        let sampler = sampler(
+            self.sampler.as_deref(),
+            self.sampler_arg,
+            endpoint.is_some(),
+        )?;
         let resource = match &self.resource_attributes {
             Some(text) => resource_attributes(text)?,
             None => Vec::new(),
@@ -188,28 +207,48 @@ fn traces_url(base: &str) -> Result<String> {
     Ok(format!("{}/v1/traces", base.trim_end_matches('/')))
 }
 
-fn sampler(name: Option<&str>, arg: Option<f64>) -> Result<SamplerChoice> {
-    let ratio = match arg {
+/// The sampler `name` with its `arg`; without a name, every trace when
+/// spans are exported, else [`CONSOLE_TRACES_PER_SECOND`].
+fn sampler(name: Option<&str>, arg: Option<f64>, exported: bool) -> Result<SamplerChoice> {
+    let default = if exported {
+        "parentbased_always_on"
+    } else {
+        "parentbased_ratelimited"
+    };
+    let ratio = || match arg {
         Some(ratio) if !(0.0..=1.0).contains(&ratio) => {
             bail!("trace-sampler-arg {ratio} is not a ratio between 0 and 1")
         }
-        Some(ratio) => ratio,
-        None => 1.0,
+        Some(ratio) => Ok(ratio),
+        None => Ok(1.0),
     };
-    Ok(
-        match name.map(str::trim).unwrap_or("parentbased_always_on") {
-            "always_on" => SamplerChoice::AlwaysOn,
-            "always_off" => SamplerChoice::AlwaysOff,
-            "traceidratio" => SamplerChoice::Ratio(ratio),
-            "parentbased_always_on" => SamplerChoice::ParentBased(Root::AlwaysOn),
-            "parentbased_always_off" => SamplerChoice::ParentBased(Root::AlwaysOff),
-            "parentbased_traceidratio" => SamplerChoice::ParentBased(Root::Ratio(ratio)),
-            other => bail!(
-                "trace-sampler `{other}` is not one Hive knows: always_on, always_off, traceidratio, \
-             parentbased_always_on, parentbased_always_off or parentbased_traceidratio"
-            ),
-        },
-    )
+    Ok(match name.map(str::trim).unwrap_or(default) {
+        "always_on" => SamplerChoice::AlwaysOn,
+        "always_off" => SamplerChoice::AlwaysOff,
+        "traceidratio" => SamplerChoice::Ratio(ratio()?),
+        "parentbased_always_on" => SamplerChoice::ParentBased(Root::AlwaysOn),
+        "parentbased_always_off" => SamplerChoice::ParentBased(Root::AlwaysOff),
+        "parentbased_traceidratio" => SamplerChoice::ParentBased(Root::Ratio(ratio()?)),
+        "parentbased_ratelimited" => SamplerChoice::ParentBased(Root::PerSecond(per_second(arg)?)),
+        other => bail!(
+            "trace-sampler `{other}` is not one Hive knows: always_on, always_off, traceidratio, \
+             parentbased_always_on, parentbased_always_off, parentbased_traceidratio or \
+             parentbased_ratelimited"
+        ),
+    })
+}
+
+/// The rate of `parentbased_ratelimited`: a whole number of traces a
+/// second, at least 1.
+fn per_second(arg: Option<f64>) -> Result<NonZeroU32> {
+    let Some(rate) = arg else {
+        return Ok(CONSOLE_TRACES_PER_SECOND);
+    };
+    if rate.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&rate) {
+        bail!("trace-sampler-arg {rate} is not a whole number of traces a second, 1 or more");
+    }
+    NonZeroU32::new(rate as u32)
+        .ok_or_else(|| anyhow::anyhow!("trace-sampler-arg {rate} is not 1 or more"))
 }
 
 /// `key=value,key=value`, values percent-decoded as the specification says.
@@ -248,9 +287,48 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_record_every_trace_and_export_nothing() {
+    fn the_defaults_cap_new_traces_and_export_nothing() {
         let settings = TracesConfig::default().settings(no_env).unwrap();
         assert_eq!(settings, TraceSettings::default());
+        assert_eq!(
+            settings.sampler,
+            SamplerChoice::ParentBased(Root::PerSecond(CONSOLE_TRACES_PER_SECOND))
+        );
+    }
+
+    #[test]
+    fn with_a_collector_every_trace_is_recorded_by_default() {
+        let config = TracesConfig {
+            otlp_endpoint: Some("http://127.0.0.1:4318".into()),
+            ..TracesConfig::default()
+        };
+        let settings = config.settings(no_env).unwrap();
+        assert_eq!(settings.sampler, SamplerChoice::ParentBased(Root::AlwaysOn));
+    }
+
+    #[test]
+    fn the_rate_limited_sampler_takes_whole_traces_a_second() {
+        let rate = |arg: Option<f64>| {
+            TracesConfig {
+                sampler: Some("parentbased_ratelimited".into()),
+                sampler_arg: arg,
+                ..TracesConfig::default()
+            }
+            .settings(no_env)
+        };
+        let five = NonZeroU32::new(5).unwrap();
+        assert_eq!(
+            rate(Some(5.0)).unwrap().sampler,
+            SamplerChoice::ParentBased(Root::PerSecond(five))
+        );
+        assert_eq!(
+            rate(None).unwrap().sampler,
+            SamplerChoice::ParentBased(Root::PerSecond(CONSOLE_TRACES_PER_SECOND))
+        );
+        for bad in [0.0, 0.5, 2.5, -1.0, f64::NAN, 1e12] {
+            let err = rate(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("traces a second"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod call_spans;
 mod export;
 mod propagation;
+mod rate_limited;
 mod recent;
 mod scope;
 mod sink;
@@ -25,7 +26,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider, ShouldSample};
 
 pub use call_spans::{CallSite, CallSpans};
 pub use propagation::{TRACEPARENT, TRACESTATE, extract, extract_pairs, inject_pairs, traceparent};
@@ -35,6 +36,7 @@ pub use scope::{HostSpan, SpanScope};
 use crate::config::TraceSettings;
 use crate::config::traces::{Root, SamplerChoice};
 use crate::metrics::Metrics;
+use rate_limited::RateLimited;
 use sink::Sink;
 
 /// A host's tracer and where its finished spans go.
@@ -129,16 +131,19 @@ impl Tracing {
     }
 }
 
-fn sampler(choice: SamplerChoice) -> Sampler {
-    let root = |root: Root| match root {
-        Root::AlwaysOn => Sampler::AlwaysOn,
-        Root::AlwaysOff => Sampler::AlwaysOff,
-        Root::Ratio(ratio) => Sampler::TraceIdRatioBased(ratio),
+fn sampler(choice: SamplerChoice) -> Box<dyn ShouldSample> {
+    let root = |root: Root| -> Box<dyn ShouldSample> {
+        match root {
+            Root::AlwaysOn => Box::new(Sampler::AlwaysOn),
+            Root::AlwaysOff => Box::new(Sampler::AlwaysOff),
+            Root::Ratio(ratio) => Box::new(Sampler::TraceIdRatioBased(ratio)),
+            Root::PerSecond(rate) => Box::new(RateLimited::per_second(rate)),
+        }
     };
     match choice {
-        SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
-        SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
-        SamplerChoice::Ratio(ratio) => Sampler::TraceIdRatioBased(ratio),
-        SamplerChoice::ParentBased(inner) => Sampler::ParentBased(Box::new(root(inner))),
+        SamplerChoice::AlwaysOn => Box::new(Sampler::AlwaysOn),
+        SamplerChoice::AlwaysOff => Box::new(Sampler::AlwaysOff),
+        SamplerChoice::Ratio(ratio) => Box::new(Sampler::TraceIdRatioBased(ratio)),
+        SamplerChoice::ParentBased(inner) => Box::new(Sampler::parent_based(root(inner))),
     }
 }
