@@ -12,7 +12,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use governor::{DefaultDirectRateLimiter, Quota};
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 
@@ -66,7 +66,7 @@ impl ShouldSample for RateLimited {
             attributes: Vec::new(),
             trace_state: parent_context
                 .map(|cx| cx.span().span_context().trace_state().clone())
-                .unwrap_or_else(TraceState::default),
+                .unwrap_or_default(),
         }
     }
 }
@@ -75,7 +75,7 @@ impl ShouldSample for RateLimited {
 mod tests {
     use std::time::Duration;
 
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags};
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
     use opentelemetry_sdk::trace::Sampler;
 
     use super::*;
