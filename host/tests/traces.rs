@@ -136,6 +136,29 @@ fn place_order(hive: &Hive) -> String {
         .to_string()
 }
 
+/// `GET url` as a client upstream of Hive that sampled its trace.
+fn traced_get(url: String) -> reqwest::blocking::Response {
+    client()
+        .get(url)
+        .header("traceparent", client_traceparent())
+        .send()
+        .unwrap()
+}
+
+/// `GET /hello` `count` times, one after another; their request ids.
+fn hellos(hive: &Hive, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            let response = client().get(hive.url("/hello")).send().unwrap();
+            assert_eq!(response.status(), 200);
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
     &span["attributes"][key]
 }
@@ -378,11 +401,7 @@ fn the_console_draws_a_requests_waterfall() {
 #[test]
 fn a_service_reads_its_trace_context_as_a_header_and_through_hive_service_trace() {
     let (_dir, hive) = host(&["echo"], &[], &[]);
-    let response = client()
-        .get(hive.url("/echo"))
-        .header("traceparent", client_traceparent())
-        .send()
-        .unwrap();
+    let response = traced_get(hive.url("/echo"));
     assert_eq!(response.status(), 200);
     let request_id = response.headers()["x-request-id"]
         .to_str()
@@ -509,11 +528,7 @@ fn outbound_wasi_http_carries_the_trace_to_the_upstream() {
     )
     .unwrap();
     let hive = Hive::start(dir.path(), &[]);
-    let response = client()
-        .get(hive.url(&format!("/hello-http/fetch?url={origin}/data")))
-        .header("traceparent", client_traceparent())
-        .send()
-        .unwrap();
+    let response = traced_get(hive.url(&format!("/hello-http/fetch?url={origin}/data")));
     assert_eq!(response.status(), 200);
     let request_id = response.headers()["x-request-id"]
         .to_str()
@@ -559,24 +574,10 @@ fn a_sampler_at_zero_exports_nothing_but_follows_a_sampled_caller() {
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
     );
-    let mut unsampled = Vec::new();
-    for _ in 0..20 {
-        let response = client().get(hive.url("/hello")).send().unwrap();
-        assert_eq!(response.status(), 200);
-        unsampled.push(
-            response.headers()["x-request-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    let unsampled = hellos(&hive, 20);
     // A caller that sampled its trace decides for it (parent-based): its
     // spans arrive, which shows the receiver would have had the others.
-    let response = client()
-        .get(hive.url("/hello"))
-        .header("traceparent", client_traceparent())
-        .send()
-        .unwrap();
+    let response = traced_get(hive.url("/hello"));
     assert_eq!(response.status(), 200);
     wait_until("the sampled caller's spans", ARRIVAL, || {
         !receiver.trace(TRACE_ID).is_empty()
@@ -602,17 +603,7 @@ fn without_a_collector_new_traces_are_capped_but_a_sampled_caller_is_followed() 
     // second instead of its 100, so a short burst goes past it.
     let (_dir, hive) = host(&["hello"], &["--trace-sampler-arg", "5"], &[]);
     let started = Instant::now();
-    let mut ids = Vec::new();
-    for _ in 0..200 {
-        let response = client().get(hive.url("/hello")).send().unwrap();
-        assert_eq!(response.status(), 200);
-        ids.push(
-            response.headers()["x-request-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    let ids = hellos(&hive, 200);
     let elapsed = started.elapsed().as_secs_f64();
     let kept = ids
         .iter()
@@ -633,11 +624,7 @@ fn without_a_collector_new_traces_are_capped_but_a_sampled_caller_is_followed() 
         "{kept} of 200 requests in {elapsed:.1} s kept a trace; at most {allowed} may"
     );
     // A caller that sampled its trace has it recorded whatever the cap.
-    let response = client()
-        .get(hive.url("/hello"))
-        .header("traceparent", client_traceparent())
-        .send()
-        .unwrap();
+    let response = traced_get(hive.url("/hello"));
     assert_eq!(response.status(), 200);
     let id = response.headers()["x-request-id"].to_str().unwrap();
     let trace = hive.admin_url(&format!("/requests/{id}/trace"));
