@@ -4,8 +4,8 @@
 //! request of a busy host only overwrites it within milliseconds, and
 //! recording costs a request several microseconds. Capped, every request
 //! of a quiet host is still recorded, and a busy host keeps a steady
-//! sample of its traces in the ring for longer, at the cost of an
-//! unsampled request's context only.
+//! sample of its traces in the ring for longer; a request past the cap
+//! still pays for its trace context (ids and `traceparent`), no more.
 
 use std::fmt;
 use std::num::NonZeroU32;
