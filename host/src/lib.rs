@@ -70,6 +70,7 @@ pub use http::listener::shutdown_signal;
 pub use http::serve;
 pub use http::tls::acceptor as tls_acceptor;
 pub use kv::durability::Durability;
+pub use logging::capture::DEFAULT_REQUESTS_PER_SECOND as DEFAULT_CAPTURE_PER_SECOND;
 pub use logging::{LogFormat, init as init_logging};
 pub use registry::watcher::{spawn as watch_folder, spawn_secrets as watch_secrets};
 pub use runtime::engine::EngineSettings;

@@ -29,6 +29,11 @@ struct Cli {
     /// Log as readable text or as JSON lines (RUST_LOG sets the level).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
+    /// New requests a second whose log lines the console keeps (0: every
+    /// request). Warnings, errors and failures are kept whatever the rate.
+    #[arg(long, env = "HIVE_LOG_CAPTURE_RATE", global = true,
+          default_value_t = hive::DEFAULT_CAPTURE_PER_SECOND)]
+    log_capture_rate: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -301,7 +306,7 @@ fn refresh_interval(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log = hive::init_logging(cli.log_format);
+    let _log = hive::init_logging(cli.log_format, cli.log_capture_rate);
     let result = match cli.command {
         Command::Serve(args) => serve(*args, false),
         Command::Dev(args) => serve(*args, true),

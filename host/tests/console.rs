@@ -209,6 +209,58 @@ fn stats_graph_failures_and_request_logs_describe_real_traffic() {
     assert_eq!(unknown["lines"], json!([]));
 }
 
+#[test]
+fn past_its_rate_the_console_keeps_no_more_new_requests_but_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    install(demo_components(), "hello", dir.path());
+    install(test_components(), "hostile", dir.path());
+    // Five new requests a second instead of a thousand, so a short burst
+    // goes past it.
+    let hive = Hive::start(dir.path(), &["--log-capture-rate", "5"]);
+    let started = Instant::now();
+    let ids: Vec<String> = (0..200)
+        .map(|_| send(&hive, "GET", "/hello", Value::Null))
+        .map(|(status, _, id)| {
+            assert_eq!(status, 200);
+            id
+        })
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let kept: Vec<usize> = ids
+        .iter()
+        .map(|id| {
+            let logs = admin_json(&hive, &format!("/requests/{id}/logs"));
+            logs["lines"].as_array().unwrap().len()
+        })
+        .filter(|lines| *lines > 0)
+        .collect();
+    // Five at once, then five a second for as long as the burst took.
+    let allowed = 5 + (5.0 * elapsed).ceil() as usize + 1;
+    assert!(
+        (1..=allowed).contains(&kept.len()),
+        "{} of 200 requests in {elapsed:.1} s kept their lines; at most {allowed} may",
+        kept.len()
+    );
+    // A kept request keeps all of its lines: hello's own and the request line.
+    assert!(kept.iter().all(|lines| *lines == 2), "{kept:?}");
+
+    // A failure past the cap: listed, with its lines.
+    let (status, _, failed_id) = send(&hive, "GET", "/hostile/panic", Value::Null);
+    assert_eq!(status, 500);
+    let failures = admin_json(&hive, "/failures");
+    assert_eq!(failures["failures"][0]["request_id"], failed_id.as_str());
+    assert_eq!(failures["failures"][0]["kind"], "trap");
+    let logs = admin_json(&hive, &format!("/requests/{failed_id}/logs"));
+    let targets: Vec<&str> = logs["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|line| line["target"].as_str())
+        .collect();
+    assert!(targets.contains(&"hive::request"), "{logs:#}");
+    assert!(targets.len() >= 2, "the failure's own line too: {logs:#}");
+}
+
 /// `hello` with a manifest whose greeting is `greeting`, made a distinct
 /// version by a custom section named after it. The manifest goes first, so
 /// a host may serve the old code with it for a moment, as with any deploy

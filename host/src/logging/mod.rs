@@ -29,16 +29,17 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber: the log on stderr, and the capture.
-/// Keep the guard until the process ends: dropping it writes out the
-/// lines still buffered.
+/// Installs the global subscriber: the log on stderr, and the capture,
+/// which keeps the lines of at most `capture_per_second` new requests a
+/// second (0: of every request; see [`capture`]). Keep the guard until
+/// the process ends: dropping it writes out the lines still buffered.
 #[must_use = "lines still buffered are lost unless the guard is kept until exit"]
-pub fn init(format: LogFormat) -> LogGuard {
+pub fn init(format: LogFormat, capture_per_second: u32) -> LogGuard {
     let (batches, guard) = batch_writer::batch_writer();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(capture::layer());
+        .with(capture::layer(capture_per_second));
     let ansi = format == LogFormat::Text && std::io::stderr().is_terminal();
     request_line::install(batches.clone(), format, ansi);
     let writer = tracing_subscriber::fmt::layer().with_writer(batches);

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::LogFormat;
 use super::batch_writer::BatchWriter;
-use super::capture::{self, Capture, JsonText};
+use super::capture::{self, Capture, JsonText, LineKind};
 use super::escape;
 
 /// The `tracing` target the line is logged under: `RUST_LOG` filters it.
@@ -154,7 +154,12 @@ impl Sink {
         }
         self.writer.write_request_line(scratch.out.as_bytes());
         if let Some(capture) = self.capture {
-            capture.add_with(line.request_id, line.failed(), |out| {
+            let kind = if line.failed() {
+                LineKind::Failed
+            } else {
+                LineKind::Plain
+            };
+            capture.add_with(line.request_id, kind, |out| {
                 kept(line, path, now, out);
             });
         }
