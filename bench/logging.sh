@@ -8,6 +8,11 @@
 # the run), which the noise of a shared 2-core machine moves less. Loopback
 # only; each run bounded in time.
 #
+# On a noisy machine, many short rounds judge a few percent better than a
+# few long ones: the machine's speed drifts over seconds, and each round's
+# ratio compares two runs a second apart. `LOG_SECONDS=1 LOG_ROUNDS=30`
+# does that; the summary gives the median and the quartiles of the ratios.
+#
 # Usage: bash bench/logging.sh [HIVE]   (default target/release/hive)
 # Environment: LOG_SECONDS per run (default 5), LOG_CONNECTIONS (default
 #   32), LOG_ROUNDS (default 3), LOG_COMPONENT (default hello, which logs a
@@ -72,6 +77,10 @@ rate() {
         END { printf "%s %.1f\n", r, t / hz * 1e6 / n }' <<<"$out"
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# quartiles VALUES...: "LOWER-UPPER", the middle half of the values.
+quartiles() {
+    printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 3) / 4)] "-" v[int((3 * NR + 3) / 4)] }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 echo "defaults / RUST_LOG=warn on /$COMPONENT, ${SECS} s per run at $CONNS connections, $ROUNDS rounds"
@@ -94,7 +103,7 @@ for mode in fresh reuse; do
         cpu+=("$c")
         echo "$mode round $round: defaults $default, warn $warn req/s ($r); CPU per request $default_us, $warn_us us (warn/defaults $c)"
     done
-    echo "$mode median ratio defaults/warn: $(median "${ratios[@]}") req/s, $(median "${cpu[@]}") CPU per request (warn's over the defaults')"
+    echo "$mode median ratio defaults/warn: $(median "${ratios[@]}") req/s (quartiles $(quartiles "${ratios[@]}")), $(median "${cpu[@]}") CPU per request (warn's over the defaults')"
 done
 for name in fresh-default reuse-default; do
     echo "$name: $(grep -c 'hive::request' "$WORK/$name.log") request lines logged"
