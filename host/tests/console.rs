@@ -207,6 +207,9 @@ fn stats_graph_failures_and_request_logs_describe_real_traffic() {
     );
     let unknown = admin_json(&hive, "/requests/no-such-request/logs");
     assert_eq!(unknown["lines"], json!([]));
+    let note = unknown["note"].as_str().unwrap();
+    assert!(note.contains("older than the last 2000 requests"), "{note}");
+    assert!(note.contains("--log-capture-rate"), "{note}");
 }
 
 #[test]
@@ -243,6 +246,10 @@ fn past_its_rate_the_console_keeps_no_more_new_requests_but_every_failure() {
     );
     // A kept request keeps all of its lines: hello's own and the request line.
     assert!(kept.iter().all(|lines| *lines == 2), "{kept:?}");
+    // A request with no lines kept is answered with why, the rate named.
+    let logs = admin_json(&hive, "/requests/not-kept/logs");
+    let note = logs["note"].as_str().unwrap();
+    assert!(note.contains("more than 5 new requests a second"), "{note}");
 
     // A failure past the cap: listed, with its lines.
     let (status, _, failed_id) = send(&hive, "GET", "/hostile/panic", Value::Null);

@@ -24,8 +24,9 @@ pub fn trace(host: &Host, id: &str) -> HttpResponse {
         None => error(
             StatusCode::NOT_FOUND,
             &format!(
-                "no span of request {id} is kept here: it was not sampled, it was served by \
-                 another host, or it is older than the last {} spans",
+                "no span of request {id} is kept here: it was not sampled (by its caller, or \
+                 past the sampler's rate of new traces a second, --trace-sampler-arg), it was \
+                 served by another host, or it is older than the last {} spans",
                 crate::trace::KEPT_SPANS
             ),
         ),

@@ -40,7 +40,7 @@ use tracing_subscriber::layer::Context;
 use super::request_line;
 
 /// Requests whose lines are kept (over all shards).
-const REQUESTS: usize = 2000;
+pub const REQUESTS: usize = 2000;
 
 /// New requests a second whose lines are kept, unless set otherwise
 /// (`--log-capture-rate`): every request of a host below it, and at least
@@ -180,6 +180,8 @@ pub struct Capture {
     hasher: DefaultHashBuilder,
     /// The new requests still let in; `None` (the default) lets in all.
     new_requests: Option<DefaultDirectRateLimiter>,
+    /// The cap's rate, to name it when a request is not kept.
+    per_second: Option<NonZeroU32>,
 }
 
 /// What a line is, for the cap on new requests.
@@ -204,8 +206,11 @@ pub fn capture() -> Option<&'static Capture> {
 /// `per_second` new requests a second (0: every request).
 pub fn layer(per_second: u32) -> CaptureLayer {
     let capture: &'static Capture = CAPTURE.get_or_init(|| {
-        let quota = NonZeroU32::new(per_second).map(Quota::per_second);
-        Box::leak(Box::new(Capture::capped(quota)))
+        let per_second = NonZeroU32::new(per_second);
+        Box::leak(Box::new(Capture {
+            per_second,
+            ..Capture::capped(per_second.map(Quota::per_second))
+        }))
     });
     CaptureLayer { capture }
 }
@@ -224,6 +229,12 @@ impl Capture {
             new_requests: quota.map(DefaultDirectRateLimiter::direct),
             ..Capture::default()
         }
+    }
+
+    /// The new requests let in a second, as set with
+    /// `--log-capture-rate`; `None` when every one is.
+    pub fn requests_per_second(&self) -> Option<NonZeroU32> {
+        self.per_second
     }
 
     /// Whether one more new request may be kept now.
