@@ -652,6 +652,19 @@ mod tests {
         capture
     }
 
+    /// The request line of `request_id`, of component `c`, answered with
+    /// `status`.
+    fn failed_request_line(request_id: &str, status: u16) {
+        tracing::info!(
+            target: "hive::request",
+            request_id,
+            component = "c",
+            status,
+            failure = "-",
+            "request"
+        );
+    }
+
     #[test]
     fn past_the_cap_only_warnings_failures_and_kept_requests_get_in() {
         // Three new requests, and no more while the test runs.
@@ -663,14 +676,7 @@ mod tests {
             tracing::info!(request_id = "r0", "a kept request's next line");
             tracing::warn!(request_id = "r3", "a warning gets in");
             tracing::info!(request_id = "r3", "and the lines after it");
-            tracing::info!(
-                target: "hive::request",
-                request_id = "r9",
-                component = "c",
-                status = 500u16,
-                failure = "-",
-                "request"
-            );
+            failed_request_line("r9", 500);
             tracing::info!(request_id = "r10", "still capped");
         });
         let count = |id: &str| capture.lines(id).len();
@@ -804,14 +810,7 @@ mod tests {
             for _ in 0..LINES_PER_REQUEST {
                 tracing::info!(request_id = "r1", "busy");
             }
-            tracing::info!(
-                target: "hive::request",
-                request_id = "r1",
-                component = "c",
-                status = 502u16,
-                failure = "-",
-                "request"
-            );
+            failed_request_line("r1", 502);
         });
         let lines = capture.lines("r1");
         assert_eq!(lines.len(), LINES_PER_REQUEST);
