@@ -17,8 +17,8 @@
 #   instances), PAIR_LEVEL (a RUST_LOG value), PAIR_SECONDS per run (4),
 #   PAIR_CONNECTIONS (16), PAIR_ROUNDS (3), PAIR_WASMTIME (tuned, the
 #   default: the pooling allocator with resident pages, as Hive runs;
-#   defaults: only `-S cli` and, without PAIR_REUSE=yes, nothing more, as a
-#   newcomer runs it).
+#   defaults: only `-S cli`, as a newcomer runs it, plus the reuse count
+#   when PAIR_REUSE is yes).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -82,7 +82,16 @@ echo "hello-http, reuse: $REUSE, Hive at ${PAIR_LEVEL:-its defaults}, wasmtime s
 echo
 echo "| round | old req/s | new req/s | wasmtime serve req/s | new / old | new / wasmtime |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-rate() { wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$1/hello-http" | awk '/Requests\/sec/ {printf "%.0f", $2}'; }
+# rate PORT: the req/s of one wrk run; a run that served nothing ends the script.
+rate() {
+    local rps
+    rps="$(wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$1/hello-http" | awk '/Requests\/sec/ {printf "%.0f", $2}')"
+    if [ -z "$rps" ] || [ "$rps" = 0 ]; then
+        echo "pair: no requests served on port $1 (logs in $WORK)" >&2
+        exit 1
+    fi
+    echo "$rps"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # quartiles VALUES...: "LOWER-UPPER", the middle half of the values.
